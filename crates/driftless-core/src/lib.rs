@@ -1,0 +1,9 @@
+//! driftless vocabulary shared by every stage of the loop.
+//!
+//! This crate does no I/O: it holds the types that flow from one stage to the next
+//! (`Source -> Render -> Gate -> Plan -> Apply -> Verify -> Record`) and the pure functions
+//! over them (planning, ordering, health assessment), so they can be tested with fixtures.
+
+pub mod object;
+
+pub use object::{DesiredObject, DesiredSet, ObjectRef, Origin};
