@@ -5,5 +5,7 @@
 //! over them (planning, ordering, health assessment), so they can be tested with fixtures.
 
 pub mod object;
+pub mod revision;
 
 pub use object::{DesiredObject, DesiredSet, ObjectRef, Origin};
+pub use revision::Revision;
