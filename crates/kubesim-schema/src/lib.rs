@@ -1,8 +1,10 @@
-//! What kubesim serves: the built-in resource types, and (in later modules) the defaulting,
-//! validation and OpenAPI documents kube-apiserver applies to them.
+//! What kubesim serves: the built-in resource types, and the defaulting, validation and
+//! OpenAPI documents kube-apiserver applies to them.
 //!
 //! Pure data and functions over `serde_json::Value`; no I/O.
 
 pub mod kinds;
+pub mod openapi;
 
 pub use kinds::{ResourceType, builtin_types};
+pub use openapi::{document_hash, openapi_v3_group_version, openapi_v3_index};
