@@ -1,11 +1,16 @@
 //! driftless vocabulary shared by every stage of the loop.
 //!
-//! This crate does no I/O: it holds the types that flow from one stage to the next
+//! This crate does no I/O (except reading application spec files, [`spec::load_path`]): it
+//! holds the types that flow from one stage to the next
 //! (`Source -> Render -> Gate -> Plan -> Apply -> Verify -> Record`) and the pure functions
-//! over them (planning, ordering, health assessment), so they can be tested with fixtures.
+//! over them (planning, ordering, diff normalisation, health assessment), so they can be tested
+//! with fixtures.
 
+pub mod error;
 pub mod object;
 pub mod revision;
+pub mod yaml;
 
+pub use error::{Diagnostic, Error};
 pub use object::{DesiredObject, DesiredSet, ObjectRef, Origin};
 pub use revision::Revision;
