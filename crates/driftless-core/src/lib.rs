@@ -6,11 +6,14 @@
 //! over them (planning, ordering, diff normalisation, health assessment), so they can be tested
 //! with fixtures.
 
+pub mod duration;
 pub mod error;
 pub mod object;
 pub mod revision;
+pub mod spec;
 pub mod yaml;
 
 pub use error::{Diagnostic, Error};
 pub use object::{DesiredObject, DesiredSet, ObjectRef, Origin};
 pub use revision::Revision;
+pub use spec::{Application, RefKind, classify_ref};
