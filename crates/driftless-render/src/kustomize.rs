@@ -652,6 +652,23 @@ pub(crate) fn build(
 /// relative, URL credentials masked, bounded length.
 fn clean_stderr(stderr: &[u8], root: &Root) -> String {
     let text = String::from_utf8_lossy(stderr);
+    // Drop klog's `E1122 03:57:40.752172   23998 run.go:72] "command failed" err=` prefix.
+    let text: Vec<&str> = text
+        .lines()
+        .map(|line| {
+            let is_klog = line.len() > 5
+                && matches!(line.as_bytes()[0], b'E' | b'W' | b'I' | b'F')
+                && line.as_bytes()[1..5].iter().all(u8::is_ascii_digit);
+            match line.find("] ") {
+                Some(i) if is_klog => {
+                    let rest = &line[i + 2..];
+                    rest.strip_prefix("\"command failed\" err=").unwrap_or(rest)
+                }
+                _ => line,
+            }
+        })
+        .collect();
+    let text = text.join("\n");
     let root_prefix = format!("{}/", root.path().display());
     let text = text
         .replace(&root_prefix, "")
@@ -702,6 +719,23 @@ mod tests {
             mask_credentials("https://github.com/o"),
             "https://github.com/o"
         );
+    }
+
+    #[test]
+    fn stderr_is_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path()).unwrap();
+        let raw = format!(
+            "E1122 03:57:40.752172   23998 run.go:72] \"command failed\" err=\"accumulating resources from '{}/app/x.yaml' via https://u:secret@example.com/r\"\n",
+            root.path().display()
+        );
+        let clean = clean_stderr(raw.as_bytes(), &root);
+        assert_eq!(
+            clean,
+            "\"accumulating resources from 'app/x.yaml' via https://***@example.com/r\""
+        );
+        let long = "x".repeat(10_000);
+        assert!(clean_stderr(long.as_bytes(), &root).len() < 2100);
     }
 
     #[test]

@@ -98,14 +98,24 @@ pub(crate) fn yaml_error(file: &str, e: &serde_saphyr::Error) -> RenderError {
     }
 }
 
-/// serde-saphyr appends ` at line X, column Y` to plain messages; we print the location as
-/// `file:line:column` in front instead.
+/// serde-saphyr appends ` at line X, column Y` (and for aliases where they were defined) to
+/// plain messages; we print the location as `file:line:column` in front instead, drop advice
+/// aimed at programmers, and say what a budget breach means for a manifest author.
 fn strip_location_suffix(msg: &str) -> String {
     let first = msg.lines().next().unwrap_or(msg).trim();
-    match first.rfind(" at line ") {
+    let mut text = match first.find(" at line ") {
         Some(i) => first[..i].trim_end_matches(',').to_owned(),
         None => first.to_owned(),
+    };
+    if let Some(i) = text.find(", set DuplicateKeyPolicy") {
+        text.truncate(i);
     }
+    if text.starts_with("budget breached") || text.to_lowercase().contains("alias replay") {
+        text = format!(
+            "{text} — the document exceeds the YAML safety limits (anchors/aliases expanding too far, or too many nodes or too deep nesting); this looks like an alias bomb"
+        );
+    }
+    text
 }
 
 /// Parses a YAML stream and collects its objects.
