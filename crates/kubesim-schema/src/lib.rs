@@ -3,8 +3,10 @@
 //!
 //! Pure data and functions over `serde_json::Value`; no I/O.
 
+pub mod defaults;
 pub mod kinds;
 pub mod openapi;
 
+pub use defaults::apply_defaults;
 pub use kinds::{ResourceType, builtin_types};
 pub use openapi::{document_hash, openapi_v3_group_version, openapi_v3_index};
