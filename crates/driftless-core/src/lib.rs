@@ -6,6 +6,7 @@
 //! over them (planning, ordering, diff normalisation, health assessment), so they can be tested
 //! with fixtures.
 
+pub mod diff;
 pub mod duration;
 pub mod error;
 pub mod object;
