@@ -228,7 +228,7 @@ pub enum RenderError {
 
     /// The Kustomize process ran out of time and was killed.
     #[error(
-        "{dir}: `{tool}` did not finish within {seconds} s and was killed; simplify the kustomization or raise the render timeout"
+        "{dir}: `{tool}` did not finish within {timeout:?} and was killed; simplify the kustomization or raise the render timeout"
     )]
     KustomizeTimeout {
         /// Directory relative to the repository root.
@@ -236,7 +236,7 @@ pub enum RenderError {
         /// The command line that ran.
         tool: String,
         /// The timeout.
-        seconds: u64,
+        timeout: std::time::Duration,
     },
 
     /// The Kustomize output exceeded the total size limit.

@@ -191,7 +191,7 @@ impl Walker<'_> {
 
     /// Visits a kustomization directory; returns the height of its subtree.
     fn visit_dir(&mut self, dir: &Path, plugin_mode: bool) -> Result<usize, RenderError> {
-        if self.stack.iter().any(|p| p == dir) {
+        if self.stack.iter().any(|p| p.as_path() == dir) {
             return Err(RenderError::KustomizeCycle {
                 chain: self.chain(dir),
             });
@@ -614,7 +614,7 @@ pub(crate) fn build(
             return Err(RenderError::KustomizeTimeout {
                 dir: dir_rel,
                 tool: tool_line,
-                seconds: options.timeout.as_secs(),
+                timeout: options.timeout,
             });
         }
         Outcome::OutputTooLarge => {

@@ -30,6 +30,8 @@
 //! Rendering performs no network access unless remote bases are explicitly allowed, and never
 //! talks to a cluster.
 
+#![warn(missing_docs)]
+
 mod cache;
 mod confine;
 mod error;

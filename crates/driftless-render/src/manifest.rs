@@ -143,10 +143,13 @@ pub(crate) fn collect_json(text: &str, file: &str, out: &mut Collector) -> Resul
     loop {
         // The value starts at the first non-whitespace byte after the previous one.
         let offset = stream.byte_offset();
-        let start = text[offset..]
-            .find(|c: char| !c.is_whitespace())
+        let start = text
+            .get(offset..)
+            .and_then(|rest| rest.find(|c: char| !c.is_whitespace()))
             .map_or(text.len(), |i| offset + i);
-        line += text[counted..start].matches('\n').count();
+        line += text
+            .get(counted..start)
+            .map_or(0, |between| between.matches('\n').count());
         counted = start;
         match stream.next() {
             None => break,
@@ -431,5 +434,28 @@ h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n\
 i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n";
         let e = yaml(bomb).unwrap_err();
         assert!(matches!(e, RenderError::Syntax { .. }), "{e}");
+    }
+
+    /// A cheap stand-in for a fuzz target: random YAML-ish and JSON-ish bytes never panic.
+    #[test]
+    fn random_input_never_panics() {
+        const ALPHABET: &[u8] = b"ab:- \n\t{}[],&*!|>'\"#%@`?0123456789.~\\";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..3000 {
+            let len = (state % 200) as usize;
+            let mut bytes = Vec::with_capacity(len);
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                bytes.push(ALPHABET[(state % ALPHABET.len() as u64) as usize]);
+            }
+            let text = String::from_utf8(bytes).unwrap();
+            let mut c = Collector::default();
+            let _ = collect_yaml(&text, "f.yaml", LineMode::SourceLine, &mut c);
+            let _ = collect_json(&text, "f.json", &mut c);
+            let prefixed = format!("apiVersion: v1\nkind: List\nitems:\n- {text}");
+            let _ = collect_yaml(&prefixed, "f.yaml", LineMode::DocumentIndex, &mut c);
+        }
     }
 }

@@ -188,7 +188,7 @@ fn collect(
             (path.clone(), lmeta.is_dir(), lmeta.is_file())
         };
         if is_dir {
-            if ancestors.iter().any(|a| *a == canon) {
+            if ancestors.contains(&canon) {
                 return Err(RenderError::InvalidPath {
                     path: child_rel,
                     reason: "it is a symlink to one of its own parent directories (a loop)".into(),

@@ -676,3 +676,35 @@ fn renders_are_deterministic() {
         assert_eq!(a, b);
     }
 }
+
+#[test]
+fn kustomize_timeout_kills_the_process() {
+    if !kubectl_available() {
+        return;
+    }
+    let f = base_overlay();
+    let options = RenderOptions {
+        timeout: std::time::Duration::from_millis(1),
+        ..RenderOptions::default()
+    };
+    let e = render(&f.root(), "overlays/prod", &options).unwrap_err();
+    assert!(matches!(e, RenderError::KustomizeTimeout { .. }), "{e:?}");
+    assert_eq!(e.next_step(), NextStep::RetrySoon);
+}
+
+#[test]
+fn kustomize_output_is_capped() {
+    if !kubectl_available() {
+        return;
+    }
+    let f = base_overlay();
+    let options = RenderOptions {
+        max_total_bytes: 200,
+        ..RenderOptions::default()
+    };
+    let e = render(&f.root(), "overlays/prod", &options).unwrap_err();
+    assert!(
+        matches!(e, RenderError::KustomizeOutputTooLarge { .. }),
+        "{e:?}"
+    );
+}
