@@ -150,6 +150,12 @@ impl GitCache {
             deadline: Instant::now() + self.timeout,
             timeout: self.timeout,
             interrupt: interrupt.clone(),
+            ssh_log: self.root.join("tmp").join(format!(
+                "ssh-{}-{}-{}.log",
+                u.cache_key(),
+                std::process::id(),
+                TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+            )),
         };
         std::thread::Builder::new()
             .name("driftless-git-fetch".into())
@@ -203,10 +209,19 @@ struct FetchJob {
     deadline: Instant,
     timeout: Duration,
     interrupt: Arc<AtomicBool>,
+    /// ssh writes its diagnostics here (`ssh -E`): gix does not reliably surface ssh's
+    /// stderr, and "Permission denied" or "Host key verification failed" decide the error class.
+    ssh_log: PathBuf,
 }
 
 impl FetchJob {
     fn run(self) -> Result<(), SourceError> {
+        let r = self.run_locked();
+        let _ = std::fs::remove_file(&self.ssh_log);
+        r
+    }
+
+    fn run_locked(&self) -> Result<(), SourceError> {
         let _lock = self.lock()?;
         if self.interrupt.load(Ordering::SeqCst) {
             return Err(self.timeout_error(false));
@@ -274,7 +289,8 @@ impl FetchJob {
             .as_secs()
             .clamp(5, 60);
         let mut ssh = format!(
-            "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout={remaining} -o ServerAliveInterval=15 -o ServerAliveCountMax=4"
+            "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout={remaining} -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -o LogLevel=ERROR -E {}",
+            shell_quote(&self.ssh_log.to_string_lossy())
         );
         if let Some(s) = &self.credentials.ssh {
             ssh.push_str(&format!(
@@ -321,8 +337,16 @@ impl FetchJob {
         let rejected = AtomicBool::new(false);
         let basic = self.credentials.basic.clone();
         let classify = |e: &dyn std::error::Error| {
+            let ssh_said = std::fs::read(&self.ssh_log)
+                .map(|b| {
+                    String::from_utf8_lossy(&b[..b.len().min(4096)])
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default();
             classify_transport_error(
                 e,
+                &ssh_said,
                 &self.url,
                 &self.credentials,
                 asked.load(Ordering::SeqCst),
@@ -458,22 +482,44 @@ fn configure_http(
 /// for credentials, did it reject them) and from the messages of git, ssh and the HTTP client.
 fn classify_transport_error(
     err: &dyn std::error::Error,
+    extra: &str,
     url: &RepoUrl,
     credentials: &Credentials,
     asked: bool,
     rejected: bool,
 ) -> SourceError {
     let secrets = credentials.secrets();
-    let message = error_chain(err, &secrets);
+    let mut message = error_chain(err, &secrets);
+    if !extra.is_empty() {
+        message = format!(
+            "{message}: {}",
+            scrub(&extra.replace(['\r', '\n'], " "), &secrets)
+        );
+    }
     let lower = message.to_ascii_lowercase();
+    let has_status = |code: &str| {
+        lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|t| t == code)
+    };
+    if lower.contains("certificate") || lower.contains("unknownissuer") {
+        return SourceError::Auth {
+            url: url.display.clone(),
+            hint: format!(
+                "the server's TLS certificate is not trusted ({}); for a private CA set {} or the repository's CA file",
+                message.rsplit(": ").next().unwrap_or("invalid certificate"),
+                crate::ENV_CA_FILE
+            ),
+        };
+    }
     let auth = rejected
         || lower.contains("authentication")
         || lower.contains("permission denied")
         || lower.contains("host key verification failed")
         || lower.contains("no matching host key")
         || lower.contains("clear text over http")
-        || lower.contains("401")
-        || lower.contains("403")
+        || has_status("401")
+        || has_status("403")
         || (asked && credentials.basic.is_none());
     if auth {
         let mut hint = credentials.hint(url.kind);
@@ -493,7 +539,7 @@ fn classify_transport_error(
         || lower.contains("not a git repository")
         || lower.contains("could not verify that")
         || lower.contains("does not appear to be a git repository")
-        || lower.contains("404")
+        || has_status("404")
         || lower.contains("access denied");
     if not_found {
         return SourceError::RepositoryNotFound {

@@ -92,7 +92,11 @@ pub fn fixture() -> Fixture {
     git(&work, &["tag", "-a", "v1.2.0", "-m", "release 1.2.0"]);
 
     git(&work, &["checkout", "-q", "-b", "develop"]);
-    write(&work, "app/deploy.yaml", b"kind: Deployment\nversion: dev\n");
+    write(
+        &work,
+        "app/deploy.yaml",
+        b"kind: Deployment\nversion: dev\n",
+    );
     git(&work, &["commit", "-q", "-am", "develop work"]);
     let develop = git(&work, &["rev-parse", "HEAD"]);
     git(&work, &["checkout", "-q", "main"]);
@@ -124,7 +128,13 @@ pub fn fixture() -> Fixture {
     std::fs::create_dir_all(bare.parent().unwrap()).unwrap();
     git(
         tmp.path(),
-        &["clone", "-q", "--bare", work.to_str().unwrap(), bare.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
     );
     // The clone's refs: all branches (clone --bare copies refs/heads/* and tags).
     git(&bare, &["branch", "-f", "develop", &develop]);
@@ -269,11 +279,7 @@ pub fn http_backend(project_root: &Path, opts: HttpOptions) -> HttpServer {
             });
         }
     });
-    HttpServer {
-        port,
-        ca_pem,
-        stop,
-    }
+    HttpServer { port, ca_pem, stop }
 }
 
 fn tls_config(dir: &Path) -> (rustls::ServerConfig, PathBuf) {
@@ -294,9 +300,10 @@ fn tls_config(dir: &Path) -> (rustls::ServerConfig, PathBuf) {
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
 
-    let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .unwrap();
-    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    let mut leaf =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
     leaf.use_authority_key_identifier_extension = true;
     leaf.key_usages.push(KeyUsagePurpose::DigitalSignature);
     leaf.extended_key_usages
@@ -357,11 +364,9 @@ fn serve_connection<S: Read + Write>(stream: S, root: &Path, expected_auth: Opti
                 if reader.read_line(&mut size_line).unwrap_or(0) == 0 {
                     return;
                 }
-                let size = usize::from_str_radix(
-                    size_line.trim().split(';').next().unwrap_or("0"),
-                    16,
-                )
-                .unwrap_or(0);
+                let size =
+                    usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16)
+                        .unwrap_or(0);
                 if size == 0 {
                     let mut crlf = String::new();
                     let _ = reader.read_line(&mut crlf);
@@ -489,7 +494,16 @@ pub fn sshd() -> Option<Sshd> {
     let d = dir.path();
     let keygen = |path: &Path| {
         let st = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "driftless-test", "-f"])
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "driftless-test",
+                "-f",
+            ])
             .arg(path)
             .status()
             .expect("ssh-keygen runs");
