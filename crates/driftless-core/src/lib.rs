@@ -10,6 +10,7 @@ pub mod diff;
 pub mod duration;
 pub mod error;
 pub mod object;
+pub mod plan;
 pub mod revision;
 pub mod spec;
 pub mod yaml;
