@@ -4,7 +4,7 @@
 //! line where one is known) and its message ends with what to do about it. Errors never embed
 //! file contents: a secret in a broken manifest must not reach a log through an error message.
 //! Kustomize's stderr is the one exception we cannot fully control; it is truncated and URL
-//! credentials are masked (see [`crate::kustomize`]).
+//! credentials are masked (see the `kustomize` module).
 
 use std::path::PathBuf;
 
