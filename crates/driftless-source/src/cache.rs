@@ -137,6 +137,7 @@ impl GitCache {
         let secrets = credentials.secrets();
 
         let interrupt = Arc::new(AtomicBool::new(false));
+        let locked = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let job = FetchJob {
             url: u.clone(),
@@ -150,6 +151,7 @@ impl GitCache {
             deadline: Instant::now() + self.timeout,
             timeout: self.timeout,
             interrupt: interrupt.clone(),
+            locked: locked.clone(),
             ssh_log: self.root.join("tmp").join(format!(
                 "ssh-{}-{}-{}.log",
                 u.cache_key(),
@@ -171,7 +173,7 @@ impl GitCache {
                 Err(SourceError::Timeout {
                     url: u.display.clone(),
                     after: self.timeout,
-                    waiting_for_lock: false,
+                    waiting_for_lock: !locked.load(Ordering::SeqCst),
                 })
             }
         }
@@ -209,6 +211,8 @@ struct FetchJob {
     deadline: Instant,
     timeout: Duration,
     interrupt: Arc<AtomicBool>,
+    /// Set once the URL's lock is held, so a timeout can say whether it was spent queueing.
+    locked: Arc<AtomicBool>,
     /// ssh writes its diagnostics here (`ssh -E`): gix does not reliably surface ssh's
     /// stderr, and "Permission denied" or "Host key verification failed" decide the error class.
     ssh_log: PathBuf,
@@ -268,7 +272,10 @@ impl FetchJob {
             .map_err(|e| SourceError::io(&self.lock_path, e))?;
         loop {
             match f.try_lock() {
-                Ok(()) => return Ok(f),
+                Ok(()) => {
+                    self.locked.store(true, Ordering::SeqCst);
+                    return Ok(f);
+                }
                 Err(std::fs::TryLockError::WouldBlock) => {
                     if Instant::now() >= self.deadline || self.interrupt.load(Ordering::SeqCst) {
                         return Err(self.timeout_error(true));

@@ -17,8 +17,13 @@
 //!   Credentials are never sent over plain `http://`.
 //! - Hostile repositories: see [`tree`](crate::GitCache::materialize) for path, symlink and size
 //!   rules, and [`cache`](crate::GitCache) for the cache layout (hashed names only).
+//! - The symbolic `HEAD` is not resolved: name the branch.
+//! - The mirror cache is shared by all callers of one URL (see [`GitCache`]): which application
+//!   may use which URL is for the engine to enforce.
 //! - Errors carry their [`ErrorClass`] so the engine knows whether to retry, wait for a fix of
 //!   the credentials, or wait for a change in Git.
+
+#![warn(missing_docs)]
 
 mod cache;
 mod credentials;

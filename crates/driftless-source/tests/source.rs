@@ -638,3 +638,27 @@ fn ssh_fetch_with_key_and_known_hosts() {
 fn cache_pair() -> (tempfile::TempDir, GitCache) {
     cache()
 }
+
+#[test]
+fn a_fetch_waits_for_another_fetch_of_the_same_url_and_times_out_clearly() {
+    let f = fixture();
+    let d = tempfile::tempdir().unwrap();
+    let cache = GitCache::new(d.path().to_path_buf()).with_timeout(Duration::from_secs(1));
+    let url = f.bare.to_str().unwrap();
+    // Hold the URL's lock as another process's fetch would (layout documented in cache.rs).
+    let mirror = cache.mirror_path(url).unwrap();
+    let key = mirror.file_stem().unwrap().to_str().unwrap().to_string();
+    std::fs::create_dir_all(d.path().join("locks")).unwrap();
+    let lock = std::fs::File::create(d.path().join("locks").join(format!("{key}.lock"))).unwrap();
+    lock.lock().unwrap();
+    let err = cache.fetch(url, &Credentials::anonymous()).unwrap_err();
+    match &err {
+        SourceError::Timeout {
+            waiting_for_lock, ..
+        } => assert!(*waiting_for_lock, "{err}"),
+        other => panic!("expected Timeout, got {other}"),
+    }
+    assert!(err.to_string().contains("another fetch"), "{err}");
+    lock.unlock().unwrap();
+    cache.fetch(url, &Credentials::anonymous()).unwrap();
+}
