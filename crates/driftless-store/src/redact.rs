@@ -186,7 +186,10 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     }
     let ipad: Vec<u8> = block_key.iter().map(|b| b ^ 0x36).collect();
     let opad: Vec<u8> = block_key.iter().map(|b| b ^ 0x5c).collect();
-    let inner = Sha256::new().chain_update(&ipad).chain_update(message).finalize();
+    let inner = Sha256::new()
+        .chain_update(&ipad)
+        .chain_update(message)
+        .finalize();
     Sha256::new()
         .chain_update(&opad)
         .chain_update(inner)
@@ -235,14 +238,20 @@ mod tests {
         let a = r.fingerprint(&json!("one"));
         assert_eq!(a, r.fingerprint(&json!("one")));
         assert_ne!(a, r.fingerprint(&json!("two")));
-        assert_ne!(a, Redactor::new(b"other key", None).fingerprint(&json!("one")));
+        assert_ne!(
+            a,
+            Redactor::new(b"other key", None).fingerprint(&json!("one"))
+        );
     }
 
     #[test]
     fn known_values_are_scrubbed_from_text_decoded_too() {
         let r = Redactor::new(b"key", Some(&secret()));
         let text = r.text("apply failed: value hunter222 and s3cr3t-token rejected");
-        assert_eq!(text, "apply failed: value <redacted> and <redacted> rejected");
+        assert_eq!(
+            text,
+            "apply failed: value <redacted> and <redacted> rejected"
+        );
         let v = r.value(&json!({"diff": ["- password: hunter222"]}));
         assert_eq!(v, json!({"diff": ["- password: <redacted>"]}));
     }

@@ -362,9 +362,7 @@ impl Store {
             .query_map(params![app, limit], RawSync::from_row)
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(self.sql(op()))?;
-        rows.into_iter()
-            .map(|raw| self.entry(&conn, raw))
-            .collect()
+        rows.into_iter().map(|raw| self.entry(&conn, raw)).collect()
     }
 
     /// One sync of `app`, with Secret values masked.
@@ -533,8 +531,8 @@ impl Store {
                 app: app.to_owned(),
                 id: sync_id,
             })?;
-        let matches = commit == full
-            || (commit.len() >= 7 && full.starts_with(commit) && !commit.is_empty());
+        let matches =
+            commit == full || (commit.len() >= 7 && full.starts_with(commit) && !commit.is_empty());
         if !matches {
             return Err(Error::Invalid {
                 app: app.to_owned(),
@@ -655,7 +653,9 @@ impl Store {
     /// mid-transaction (an unfinished `Transaction` rolls back on drop), so a poisoned lock
     /// is taken over rather than propagated.
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// `BEGIN IMMEDIATE`: takes the write lock up front, so the busy timeout applies and a
@@ -714,7 +714,10 @@ impl Store {
             id,
         })?;
         let what = || format!("sync {id} of app {app}");
-        Ok((self.decode(&revision, what)?, self.decode(&manifests, what)?))
+        Ok((
+            self.decode(&revision, what)?,
+            self.decode(&manifests, what)?,
+        ))
     }
 
     fn entry(&self, conn: &Connection, raw: RawSync) -> Result<SyncEntry> {
