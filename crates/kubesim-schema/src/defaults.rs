@@ -31,9 +31,7 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
         ("", "Pod") => default_pod(root),
         ("", "Service") => default_service(root),
         ("", "Namespace") => default_namespace(root),
-        ("", "Secret") => {
-            set(root, "type", json!("Opaque"));
-        }
+        ("", "Secret") => default_secret(root),
         ("", "PersistentVolumeClaim") => default_pvc(root),
         ("", "Endpoints") => default_endpoints(root),
         ("apps", "Deployment") => default_deployment(root),
@@ -575,6 +573,24 @@ fn default_namespace(root: &mut Map<String, Value>) {
     }
 }
 
+/// `type: Opaque`, and `stringData` merged into `data` (base64-encoded, overriding) as the
+/// v1 → internal conversion does; the stored object carries no `stringData`.
+fn default_secret(root: &mut Map<String, Value>) {
+    set(root, "type", json!("Opaque"));
+    let Some(Value::Object(string_data)) = root.remove("stringData") else {
+        return;
+    };
+    if string_data.is_empty() {
+        return;
+    }
+    if let Some(data) = child(root, "data") {
+        for (k, v) in string_data {
+            let text = v.as_str().unwrap_or_default();
+            data.insert(k, json!(crate::names::base64_encode(text.as_bytes())));
+        }
+    }
+}
+
 fn default_pvc(root: &mut Map<String, Value>) {
     if let Some(spec) = child(root, "spec") {
         set(spec, "volumeMode", json!("Filesystem"));
@@ -1096,6 +1112,15 @@ mod tests {
         assert_eq!(s["type"], "Opaque");
         let s = defaulted("Secret", json!({"type": "kubernetes.io/tls"}));
         assert_eq!(s["type"], "kubernetes.io/tls");
+        let s = defaulted(
+            "Secret",
+            json!({"data": {"a": "YQ==", "b": "Yg=="}, "stringData": {"b": "hello", "c": "x"}}),
+        );
+        assert_eq!(
+            s["data"],
+            json!({"a": "YQ==", "b": "aGVsbG8=", "c": "eA=="})
+        );
+        assert!(s.get("stringData").is_none());
 
         let p = defaulted(
             "PersistentVolumeClaim",
