@@ -195,9 +195,10 @@ impl Drop for Server {
 /// `git daemon --export-all --base-path=<base>` on 127.0.0.1.
 pub fn git_daemon(base: &Path) -> Server {
     let port = free_port();
-    let mut child = Command::new("git")
+    // Run git-daemon itself: `git daemon` would leave it running as an orphan when killed.
+    let exec_path = git(base, &["--exec-path"]);
+    let mut child = Command::new(Path::new(&exec_path).join("git-daemon"))
         .args([
-            "daemon",
             "--export-all",
             "--reuseaddr",
             "--listen=127.0.0.1",
