@@ -49,6 +49,8 @@
 //! Versioned by `PRAGMA user_version`; migrations run at open, once, under the write lock.
 //! A database from a newer driftless is refused ([`Error::SchemaTooNew`]), never altered.
 
+#![warn(missing_docs)]
+
 mod error;
 mod owner;
 mod redact;

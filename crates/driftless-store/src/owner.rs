@@ -91,7 +91,8 @@ pub(crate) fn is_alive(dir: &Path, owner: &str) -> Result<bool> {
         return Ok(false);
     }
     let path = lock_path(dir, owner);
-    let file = match OpenOptions::new().write(true).open(&path) {
+    // Read-only is enough to take a lock, and works on files another user created.
+    let file = match OpenOptions::new().read(true).open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(source) => return Err(Error::Lock { path, source }),
@@ -113,7 +114,7 @@ pub(crate) fn sweep(dir: &Path) {
         if path.extension().and_then(|e| e.to_str()) != Some("lock") {
             continue;
         }
-        let Ok(file) = OpenOptions::new().write(true).open(&path) else {
+        let Ok(file) = OpenOptions::new().read(true).open(&path) else {
             continue;
         };
         if file.try_lock().is_ok() {

@@ -98,12 +98,8 @@ const MIGRATIONS: &[&str] = &[
 
 /// What [`migrate`] found.
 pub(crate) enum Migration {
-    /// The schema is at [`LATEST`] (after migrating from `from`).
-    Current {
-        /// Version before migrating.
-        #[allow(dead_code)]
-        from: i64,
-    },
+    /// The schema is at [`LATEST`] (migrated if it was older).
+    Current,
     /// The file is newer than this build.
     TooNew(i64),
 }
@@ -120,5 +116,5 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migration> {
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
     }
     tx.commit()?;
-    Ok(Migration::Current { from: version })
+    Ok(Migration::Current)
 }

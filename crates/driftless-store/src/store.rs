@@ -110,7 +110,7 @@ impl Store {
             .map_err(sql_err("enable foreign keys"))?;
 
         match schema::migrate(&mut conn).map_err(sql_err("migrate schema"))? {
-            Migration::Current { .. } => {}
+            Migration::Current => {}
             Migration::TooNew(found) => {
                 return Err(Error::SchemaTooNew {
                     path,
