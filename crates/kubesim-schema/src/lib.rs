@@ -1,7 +1,13 @@
 //! What kubesim serves: the built-in resource types, and the defaulting, validation and
 //! OpenAPI documents kube-apiserver applies to them.
 //!
-//! Pure data and functions over `serde_json::Value`; no I/O.
+//! Pure data and functions over `serde_json::Value`; no I/O, no panics on any input.
+//!
+//! * [`kinds`] — the resource types served ([`ResourceType`], [`builtin_types`]).
+//! * [`defaults`] — [`apply_defaults`], kube-apiserver's defaulting.
+//! * [`validation`] — [`validate`] (create and update rules) and the 422 [`Invalid`] error.
+//! * [`names`] — name, label and key syntax checks shared by validation and the server.
+//! * [`openapi`] — the `/openapi/v3` index and group-version documents kubectl needs.
 
 pub mod defaults;
 pub mod kinds;

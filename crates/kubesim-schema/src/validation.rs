@@ -335,10 +335,10 @@ impl Errs {
     }
     /// Unsupported-value check for an optional string enum field.
     fn enum_field(&mut self, m: &Map<String, Value>, key: &str, f: &str, supported: &[&str]) {
-        if let Some(v) = m.get(key).filter(|v| !v.is_null()) {
-            if !v.as_str().is_some_and(|s| supported.contains(&s)) {
-                self.not_supported(f, v, supported);
-            }
+        if let Some(v) = m.get(key).filter(|v| !v.is_null())
+            && !v.as_str().is_some_and(|s| supported.contains(&s))
+        {
+            self.not_supported(f, v, supported);
         }
     }
     /// Non-negative check for an optional integer field.
