@@ -111,7 +111,9 @@ impl IgnoreRule {
             return Err(err("deeper than 32 segments"));
         }
         if segments.first().is_some_and(|s| s == "metadata")
-            && segments.get(1).is_some_and(|s| s == "name" || s == "namespace")
+            && segments
+                .get(1)
+                .is_some_and(|s| s == "name" || s == "namespace")
         {
             return Err(err("the object's name and namespace cannot be ignored"));
         }
@@ -194,7 +196,11 @@ pub fn object_diff(live: Option<&Value>, predicted: &Value) -> ObjectDiff {
 }
 
 /// [`object_diff`] with ignore rules applied to both sides first.
-pub fn object_diff_with(live: Option<&Value>, predicted: &Value, ignore: &[IgnoreRule]) -> ObjectDiff {
+pub fn object_diff_with(
+    live: Option<&Value>,
+    predicted: &Value,
+    ignore: &[IgnoreRule],
+) -> ObjectDiff {
     let mut after = normalize_for_compare(predicted);
     let mut before = live.map(normalize_for_compare);
     for rule in ignore {
@@ -223,7 +229,10 @@ pub fn object_diff_with(live: Option<&Value>, predicted: &Value, ignore: &[Ignor
         .unified_diff()
         .context_radius(3)
         .header(
-            &format!("{name} (live{})", if live.is_none() { ": absent" } else { "" }),
+            &format!(
+                "{name} (live{})",
+                if live.is_none() { ": absent" } else { "" }
+            ),
             &format!("{name} (predicted)"),
         )
         .to_string();
@@ -260,7 +269,11 @@ fn mask_values(previous: Option<&Value>, data: &Value) -> Value {
         .iter()
         .map(|(k, v)| {
             let same = previous.is_none_or(|p| p.get(k) == Some(v));
-            let mask = if same { SECRET_MASK } else { SECRET_MASK_CHANGED };
+            let mask = if same {
+                SECRET_MASK
+            } else {
+                SECRET_MASK_CHANGED
+            };
             (k.clone(), Value::String(mask.to_owned()))
         })
         .collect();
@@ -293,7 +306,9 @@ fn canonical_order(value: &Value, top: bool) -> Value {
                     .collect(),
             )
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| canonical_order(v, false)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| canonical_order(v, false)).collect())
+        }
         other => other.clone(),
     }
 }

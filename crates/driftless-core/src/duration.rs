@@ -141,15 +141,32 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("1m500ms").unwrap(), Duration::from_millis(60_500));
+        assert_eq!(
+            parse_duration("1m500ms").unwrap(),
+            Duration::from_millis(60_500)
+        );
         assert_eq!(parse_duration(" 0s ").unwrap(), Duration::ZERO);
     }
 
     #[test]
     fn malformed_durations_are_errors_not_panics() {
         for bad in [
-            "", "10", "s", "1x", "1.5h", "-1s", "1m1h", "1s1s", "1h 30m", "99999999999999999999h",
-            "18446744073709551615h", "1h\u{0}", "é", "1ç", "mm", "1hms",
+            "",
+            "10",
+            "s",
+            "1x",
+            "1.5h",
+            "-1s",
+            "1m1h",
+            "1s1s",
+            "1h 30m",
+            "99999999999999999999h",
+            "18446744073709551615h",
+            "1h\u{0}",
+            "é",
+            "1ç",
+            "mm",
+            "1hms",
         ] {
             let e = parse_duration(bad).unwrap_err();
             assert!(e.to_string().contains("invalid duration"), "{bad}: {e}");

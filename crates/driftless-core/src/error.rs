@@ -82,7 +82,9 @@ pub enum Error {
     },
 
     /// Two application specs use the same name.
-    #[error("application {name:?} is defined twice: in {first} and in {second}; names must be unique")]
+    #[error(
+        "application {name:?} is defined twice: in {first} and in {second}; names must be unique"
+    )]
     DuplicateApplication {
         /// The application name.
         name: String,
@@ -104,8 +106,8 @@ pub enum Error {
     /// The desired set declares the same object twice.
     #[error("{object} is declared twice: at {first} and at {second}; remove one of them")]
     DuplicateObject {
-        /// The object.
-        object: ObjectRef,
+        /// The object (boxed to keep `Result`s small).
+        object: Box<ObjectRef>,
         /// First declaration.
         first: Origin,
         /// Second declaration.
@@ -117,8 +119,8 @@ pub enum Error {
         "{origin}: {object}: annotation driftless.dev/sync-wave must be an integer such as \"-1\" or \"2\", got {value:?}"
     )]
     InvalidSyncWave {
-        /// The object.
-        object: ObjectRef,
+        /// The object (boxed to keep `Result`s small).
+        object: Box<ObjectRef>,
         /// Where it was declared.
         origin: Origin,
         /// The annotation value as written (annotations are never secret data).

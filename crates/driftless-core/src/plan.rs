@@ -208,7 +208,10 @@ impl Plan {
 pub fn kind_rank(group: &str, kind: &str) -> u8 {
     match (group, kind) {
         ("apiextensions.k8s.io", "CustomResourceDefinition") | ("", "Namespace") => 0,
-        ("rbac.authorization.k8s.io", "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding") => 1,
+        (
+            "rbac.authorization.k8s.io",
+            "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding",
+        ) => 1,
         ("", "ServiceAccount") => 2,
         ("", "ConfigMap" | "Secret") => 3,
         ("", "Service") => 4,
@@ -231,7 +234,10 @@ pub fn sync_wave(obj: &Value) -> std::result::Result<i32, String> {
         .and_then(|a| a.get(SYNC_WAVE_ANNOTATION))
     {
         None => Ok(0),
-        Some(Value::String(s)) => s.trim().parse::<i32>().map_err(|_| s.chars().take(64).collect()),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<i32>()
+            .map_err(|_| s.chars().take(64).collect()),
         // Annotations are strings; a number here means the manifest is invalid for the API server.
         Some(other) => Err(other.to_string().chars().take(64).collect()),
     }
@@ -266,13 +272,13 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
         };
         if let Some(first) = seen.insert(object.clone(), origin) {
             return Err(Error::DuplicateObject {
-                object,
+                object: Box::new(object),
                 first: first.clone(),
                 second: origin.clone(),
             });
         }
         let wave = sync_wave(&entry.desired.object).map_err(|value| Error::InvalidSyncWave {
-            object: object.clone(),
+            object: Box::new(object.clone()),
             origin: origin.clone(),
             value,
         })?;
@@ -299,7 +305,10 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
         let Some(object) = ObjectRef::from_object(live) else {
             continue;
         };
-        if seen.contains_key(&object) || !inventory.contains(&object) || !pruned.insert(object.clone()) {
+        if seen.contains_key(&object)
+            || !inventory.contains(&object)
+            || !pruned.insert(object.clone())
+        {
             continue;
         }
         let action = if annotation(live, PRUNE_ANNOTATION) == Some(PRUNE_DISABLED) {
@@ -390,12 +399,13 @@ pub fn check_prune(
     if safety.desired_is_empty && !safety.allow_empty {
         return Err(PruneRefusal::EmptyDesiredSet { count, inventory });
     }
-    let over = count * 100 > usize::from(safety.threshold_percent) * inventory;
+    let over =
+        count.saturating_mul(100) > usize::from(safety.threshold_percent).saturating_mul(inventory);
     if over && !safety.confirmed {
         return Err(PruneRefusal::AboveThreshold {
             count,
             inventory,
-            percent: (count * 100).div_ceil(inventory),
+            percent: count.saturating_mul(100).div_ceil(inventory),
             threshold: safety.threshold_percent,
         });
     }

@@ -91,7 +91,10 @@ pub struct ApplicationSpec {
     #[serde(default)]
     pub sync_policy: SyncPolicy,
     /// How long to wait for the app to become healthy after a sync (default 5m).
-    #[serde(default = "default_health_timeout", with = "crate::duration::serde_str")]
+    #[serde(
+        default = "default_health_timeout",
+        with = "crate::duration::serde_str"
+    )]
     pub health_timeout: Duration,
 }
 
@@ -235,7 +238,9 @@ pub fn parse_ref(text: &str) -> Result<RefKind, String> {
         }
         return semver::VersionReq::parse(&comparators.join(", "))
             .map(RefKind::SemverRange)
-            .map_err(|e| format!("not a valid semver range ({e}); e.g. \">=1.2.0 <2\", \"~1.4\", \"1.x\""));
+            .map_err(|e| {
+                format!("not a valid semver range ({e}); e.g. \">=1.2.0 <2\", \"~1.4\", \"1.x\"")
+            });
     }
     check_ref_name(s)?;
     Ok(RefKind::Name(s.to_owned()))
@@ -266,7 +271,8 @@ pub fn is_rfc1123_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -289,8 +295,9 @@ fn check_repo_url(url: &str) -> Result<(), String> {
         if let Some((userinfo, _)) = authority.rsplit_once('@')
             && userinfo.contains(':')
         {
-            return Err("must not contain a password; configure repository credentials instead"
-                .to_owned());
+            return Err(
+                "must not contain a password; configure repository credentials instead".to_owned(),
+            );
         }
         if scheme != "file" && authority.is_empty() {
             return Err("has no host".to_owned());
@@ -414,7 +421,10 @@ fn application_from_node(
     };
     let value: Value = node.to_value();
     if !value.is_object() {
-        return Err(vec![diag("", "expected a mapping (an Application document)".to_owned())]);
+        return Err(vec![diag(
+            "",
+            "expected a mapping (an Application document)".to_owned(),
+        )]);
     }
     // Say which kind of document this is before complaining about its fields.
     if value.get("kind").and_then(Value::as_str) != Some(KIND) {

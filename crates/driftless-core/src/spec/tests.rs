@@ -3,7 +3,9 @@ use std::path::PathBuf;
 use super::*;
 
 fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/spec").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/spec")
+        .join(rel)
 }
 
 fn diagnostics(err: Error) -> Vec<String> {
@@ -31,7 +33,10 @@ fn reads_the_documented_example() {
     assert_eq!(apps.len(), 1);
     let app = &apps[0];
     assert_eq!(app.metadata.name, "guestbook");
-    assert_eq!(app.spec.source.repo_url, "https://git.example.com/org/repo.git");
+    assert_eq!(
+        app.spec.source.repo_url,
+        "https://git.example.com/org/repo.git"
+    );
     assert_eq!(app.spec.source.ref_kind(), RefKind::Name("main".into()));
     assert_eq!(app.spec.source.path, "apps/guestbook");
     assert_eq!(app.spec.destination.context.as_deref(), Some("prod-eu"));
@@ -57,7 +62,10 @@ fn defaults_are_the_safe_ones() {
 fn serde_round_trip_uses_camel_case() {
     let app = &parse_applications(MINIMAL, "m.yaml").unwrap()[0];
     let json = serde_json::to_value(app).unwrap();
-    assert_eq!(json["spec"]["source"]["repoURL"], "https://git.example.com/org/web.git");
+    assert_eq!(
+        json["spec"]["source"]["repoURL"],
+        "https://git.example.com/org/web.git"
+    );
     assert_eq!(json["spec"]["syncPolicy"]["pruneThreshold"], 50);
     assert_eq!(json["spec"]["healthTimeout"], "5m");
     let back: Application = serde_json::from_value(json).unwrap();
@@ -71,7 +79,10 @@ fn directory_is_flat_sorted_and_skips_hidden_and_other_files() {
     // db.yml sorts before web.yaml; nested/ and .db-backup.yaml and README.md are not read.
     assert_eq!(names, ["db", "web", "api"]);
     assert_eq!(apps[2].origin.as_ref().unwrap().line, 14);
-    assert!(matches!(apps[1].spec.source.ref_kind(), RefKind::SemverRange(_)));
+    assert!(matches!(
+        apps[1].spec.source.ref_kind(),
+        RefKind::SemverRange(_)
+    ));
     assert!(matches!(apps[2].spec.source.ref_kind(), RefKind::Commit(_)));
     assert_eq!(apps[0].spec.health_timeout, Duration::from_secs(5400));
 }
@@ -81,14 +92,22 @@ fn duplicate_names_across_files_name_both_files() {
     let err = load_path(&fixture("apps-dup")).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::DuplicateApplication { .. }), "{msg}");
-    assert!(msg.contains("other.yaml:1") && msg.contains("web.yaml:2"), "{msg}");
+    assert!(
+        msg.contains("other.yaml:1") && msg.contains("web.yaml:2"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn duplicate_names_in_one_file_are_refused() {
     let text = format!("{MINIMAL}---\n{MINIMAL}");
-    let msg = parse_applications(&text, "two.yaml").unwrap_err().to_string();
-    assert!(msg.contains("two.yaml:1") && msg.contains("two.yaml:12"), "{msg}");
+    let msg = parse_applications(&text, "two.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("two.yaml:1") && msg.contains("two.yaml:12"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -97,10 +116,20 @@ fn validation_errors_name_file_line_and_field_all_at_once() {
     let d = diagnostics(err);
     let file = fixture("apps-bad/web.yaml").display().to_string();
     assert!(d.contains(&format!("{file}:4: metadata.name: must be an RFC 1123 label: at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit")), "{d:#?}");
-    assert!(d.contains(&format!("{file}:7: spec.source.repoURL: required")), "{d:#?}");
-    assert!(d.contains(&format!("{file}:8: spec.source.path: must not contain '..'")), "{d:#?}");
     assert!(
-        d.iter().any(|l| l.starts_with(&format!("{file}:13: spec.syncPolicy.pruneThreshold: must be between 1 and 100"))),
+        d.contains(&format!("{file}:7: spec.source.repoURL: required")),
+        "{d:#?}"
+    );
+    assert!(
+        d.contains(&format!(
+            "{file}:8: spec.source.path: must not contain '..'"
+        )),
+        "{d:#?}"
+    );
+    assert!(
+        d.iter().any(|l| l.starts_with(&format!(
+            "{file}:13: spec.syncPolicy.pruneThreshold: must be between 1 and 100"
+        ))),
         "{d:#?}"
     );
     assert_eq!(d.len(), 4, "{d:#?}");
@@ -117,11 +146,20 @@ fn missing_required_field_points_at_its_parent() {
 fn unknown_fields_are_errors_with_their_line() {
     let d = diagnostics(load_path(&fixture("apps-bad/typo.yaml")).unwrap_err());
     assert_eq!(d.len(), 1);
-    assert!(d[0].contains("typo.yaml:7: spec.source.repoUrl: unknown field"), "{d:?}");
-    assert!(d[0].contains("repoURL"), "suggests the right spelling: {d:?}");
+    assert!(
+        d[0].contains("typo.yaml:7: spec.source.repoUrl: unknown field"),
+        "{d:?}"
+    );
+    assert!(
+        d[0].contains("repoURL"),
+        "suggests the right spelling: {d:?}"
+    );
     let text = MINIMAL.replace("spec:\n", "spec:\n  prune: true\n");
     let d = diagnostics(parse_applications(&text, "x.yaml").unwrap_err());
-    assert!(d[0].starts_with("x.yaml:6: spec.prune: unknown field"), "{d:?}");
+    assert!(
+        d[0].starts_with("x.yaml:6: spec.prune: unknown field"),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -135,24 +173,40 @@ fn malformed_durations_and_types_are_located_errors() {
     ] {
         let text = format!("{MINIMAL}  healthTimeout: {bad}\n");
         let d = diagnostics(parse_applications(&text, "t.yaml").unwrap_err());
-        assert!(d[0].starts_with("t.yaml:11: spec.healthTimeout: "), "{bad}: {d:?}");
+        assert!(
+            d[0].starts_with("t.yaml:11: spec.healthTimeout: "),
+            "{bad}: {d:?}"
+        );
         assert!(d[0].contains(expect), "{bad}: {d:?}");
     }
     let text = format!("{MINIMAL}  syncPolicy:\n    prune: yes\n");
     let d = diagnostics(parse_applications(&text, "t.yaml").unwrap_err());
-    assert!(d[0].starts_with("t.yaml:12: spec.syncPolicy.prune: "), "{d:?}");
+    assert!(
+        d[0].starts_with("t.yaml:12: spec.syncPolicy.prune: "),
+        "{d:?}"
+    );
     let text = format!("{MINIMAL}  syncPolicy:\n    pruneThreshold: 300\n");
     let d = diagnostics(parse_applications(&text, "t.yaml").unwrap_err());
-    assert!(d[0].starts_with("t.yaml:12: spec.syncPolicy.pruneThreshold: "), "{d:?}");
+    assert!(
+        d[0].starts_with("t.yaml:12: spec.syncPolicy.pruneThreshold: "),
+        "{d:?}"
+    );
 }
 
 #[test]
 fn other_kinds_and_non_mappings_are_refused() {
-    let d = diagnostics(parse_applications(&MINIMAL.replace("kind: Application", "kind: Aplication"), "k.yaml").unwrap_err());
+    let d = diagnostics(
+        parse_applications(
+            &MINIMAL.replace("kind: Application", "kind: Aplication"),
+            "k.yaml",
+        )
+        .unwrap_err(),
+    );
     assert_eq!(d, ["k.yaml:2: kind: must be Application"]);
     let d = diagnostics(parse_applications("- a\n- b\n", "k.yaml").unwrap_err());
     assert!(d[0].starts_with("k.yaml:1: "), "{d:?}");
-    let d = diagnostics(parse_applications(&MINIMAL.replace("v1alpha1", "v1"), "k.yaml").unwrap_err());
+    let d =
+        diagnostics(parse_applications(&MINIMAL.replace("v1alpha1", "v1"), "k.yaml").unwrap_err());
     assert_eq!(d, ["k.yaml:1: apiVersion: must be driftless.dev/v1alpha1"]);
 }
 
@@ -168,7 +222,10 @@ fn repo_urls_with_passwords_or_command_transports_are_refused_without_echo() {
     ] {
         let text = MINIMAL.replace("https://git.example.com/org/web.git", &format!("{url:?}"));
         let d = diagnostics(parse_applications(&text, "u.yaml").unwrap_err());
-        assert!(d[0].starts_with("u.yaml:7: spec.source.repoURL: "), "{url}: {d:?}");
+        assert!(
+            d[0].starts_with("u.yaml:7: spec.source.repoURL: "),
+            "{url}: {d:?}"
+        );
         assert!(d[0].contains(needle), "{url}: {d:?}");
         assert!(!d[0].contains("hunter2"));
     }
@@ -187,22 +244,53 @@ fn repo_urls_with_passwords_or_command_transports_are_refused_without_echo() {
 fn classify_ref_tells_commits_ranges_and_names_apart() {
     let sha = "0123456789ABCDEF0123456789abcdef01234567";
     assert_eq!(classify_ref(sha), RefKind::Commit(sha.to_ascii_lowercase()));
-    for range in [">=1.2.0 <2", "~1.4", "1.x", "^1.2", ">= 1.2, < 2", ">=v1.2.0", "1.*", "*"] {
-        assert!(matches!(classify_ref(range), RefKind::SemverRange(_)), "{range}");
+    for range in [
+        ">=1.2.0 <2",
+        "~1.4",
+        "1.x",
+        "^1.2",
+        ">= 1.2, < 2",
+        ">=v1.2.0",
+        "1.*",
+        "*",
+    ] {
+        assert!(
+            matches!(classify_ref(range), RefKind::SemverRange(_)),
+            "{range}"
+        );
     }
-    let RefKind::SemverRange(req) = classify_ref(">=1.2.0 <2") else { unreachable!() };
+    let RefKind::SemverRange(req) = classify_ref(">=1.2.0 <2") else {
+        unreachable!()
+    };
     assert!(req.matches(&semver::Version::new(1, 9, 0)));
     assert!(!req.matches(&semver::Version::new(2, 0, 0)));
-    let RefKind::SemverRange(req) = classify_ref("1.x") else { unreachable!() };
+    let RefKind::SemverRange(req) = classify_ref("1.x") else {
+        unreachable!()
+    };
     assert!(req.matches(&semver::Version::new(1, 7, 3)));
-    for name in ["main", "release/1.x-rc", "v1.2.3", "1.4", "feature/foo", "0123abc"] {
+    for name in [
+        "main",
+        "release/1.x-rc",
+        "v1.2.3",
+        "1.4",
+        "feature/foo",
+        "0123abc",
+    ] {
         assert_eq!(classify_ref(name), RefKind::Name(name.into()), "{name}");
     }
 }
 
 #[test]
 fn invalid_refs_are_reported() {
-    for bad in ["-upload-pack=evil", "a..b", "bad ref~1", ">=1.2 ||  <0.5", ">=", "~foo.bar", ""] {
+    for bad in [
+        "-upload-pack=evil",
+        "a..b",
+        "bad ref~1",
+        ">=1.2 ||  <0.5",
+        ">=",
+        "~foo.bar",
+        "",
+    ] {
         assert!(parse_ref(bad).is_err(), "{bad}");
         // Never panics, whatever the input.
         let _ = classify_ref(bad);
@@ -225,7 +313,10 @@ fn hostile_spec_files_are_errors() {
     assert!(parse_applications(bomb, "bomb.yaml").is_err());
     assert!(parse_applications(&"[".repeat(1000), "deep.yaml").is_err());
     let big = "#".repeat(2 * 1024 * 1024);
-    assert!(matches!(parse_applications(&big, "big.yaml"), Err(Error::TooLarge { .. })));
+    assert!(matches!(
+        parse_applications(&big, "big.yaml"),
+        Err(Error::TooLarge { .. })
+    ));
     assert!(parse_applications("", "empty.yaml").unwrap().is_empty());
     assert!(load_path(&fixture("does-not-exist")).is_err());
 }
