@@ -64,7 +64,7 @@ pub enum Error {
     },
 
     /// The text is not valid YAML, or exceeds a parser budget (alias bombs, depth, size).
-    #[error("{file}:{line}: invalid YAML: {message}")]
+    #[error("{}: invalid YAML: {message}", located(file, *line))]
     Yaml {
         /// The file.
         file: String,
@@ -126,6 +126,14 @@ pub enum Error {
         /// The annotation value as written (annotations are never secret data).
         value: String,
     },
+}
+
+fn located(file: &str, line: usize) -> String {
+    if line > 0 {
+        format!("{file}:{line}")
+    } else {
+        file.to_owned()
+    }
 }
 
 fn join_lines(diagnostics: &[Diagnostic]) -> String {

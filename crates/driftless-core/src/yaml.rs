@@ -170,10 +170,15 @@ fn yaml_error(file: &str, e: &serde_saphyr::Error) -> Error {
     let inner = e.without_snippet();
     let line = inner.location().map_or(0, |l| l.line() as usize);
     let mut message = inner.to_string();
-    // The rendered message repeats the position; keep one line of text.
+    // The rendered message repeats the position and may advise the developer; keep one line
+    // of text for the user.
     if let Some(first) = message.lines().next() {
         message = first.to_owned();
     }
+    if let Some(i) = message.rfind(" at line ") {
+        message.truncate(i);
+    }
+    message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
     Error::Yaml {
         file: file.to_owned(),
         line,
