@@ -26,6 +26,40 @@
 //!   its merge key, as `patchMergeKey` does, while apply keys on all of
 //!   them (`listMapKey`), e.g. container ports are merged by `containerPort`
 //!   but owned as `k:{"containerPort":80,"protocol":"TCP"}`.
+//!
+//! # Example
+//!
+//! ```
+//! use kubesim_patch::{apply, record_update, BuiltinSchema, ManagerOptions, Scope};
+//! use serde_json::json;
+//!
+//! let schema = BuiltinSchema::for_kind("ConfigMap");
+//! let opts = ManagerOptions { time: "2024-01-01T00:00:00Z", scope: Scope::WholeObject, schema: &schema };
+//!
+//! // POST by a client: the creator owns everything it wrote.
+//! let mut live = json!({"apiVersion": "v1", "kind": "ConfigMap",
+//!                       "metadata": {"name": "c"}, "data": {"a": "1"}});
+//! record_update(None, &mut live, "kubectl-create", &opts).unwrap();
+//!
+//! // An apply that changes `data.a` conflicts unless forced.
+//! let cfg = json!({"apiVersion": "v1", "kind": "ConfigMap",
+//!                  "metadata": {"name": "c"}, "data": {"a": "2"}});
+//! let err = apply(Some(&live), &cfg, "driftless", false, &opts).unwrap_err();
+//! assert_eq!(err.to_string(),
+//!     r#"Apply failed with 1 conflict: conflict with "kubectl-create" using v1: .data.a"#);
+//! let applied = apply(Some(&live), &cfg, "driftless", true, &opts).unwrap();
+//! assert_eq!(applied["data"]["a"], "2");
+//! assert_eq!(applied["metadata"]["managedFields"][0]["manager"], "driftless");
+//! ```
+//!
+//! # Division of labour with the server
+//!
+//! The server decodes the request, strips `status` from main-resource apply
+//! configurations (or passes [`Scope::MainResource`], which ignores it),
+//! resets `status`/`spec` for main/status updates as the kind's strategy
+//! requires, and sets server-owned metadata (`uid`, `resourceVersion`,
+//! `generation`, `creationTimestamp`) *after* calling [`apply`] /
+//! [`record_update`]; those fields are never part of field sets.
 #![deny(missing_docs)]
 
 mod fieldset;

@@ -33,9 +33,7 @@ use serde_json::{Map, Value, json};
 use crate::fieldset::FieldSet;
 use crate::path::{FieldPath, PathElement};
 use crate::schema::Schema;
-use crate::typed::{
-    compare, fieldset_of, fieldset_of_strict, merge_apply, remove_paths,
-};
+use crate::typed::{compare, fieldset_of, fieldset_of_strict, merge_apply, remove_paths};
 
 /// Annotation written by client-side `kubectl apply`.
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -430,11 +428,18 @@ pub fn apply(
     if let Some(l) = live
         && !l.is_object()
     {
-        return Err(ApplyError::InvalidObject("live object is not a JSON object".into()));
+        return Err(ApplyError::InvalidObject(
+            "live object is not a JSON object".into(),
+        ));
     }
 
-    let mut entries = live.map(read_managed_fields).transpose()?.unwrap_or_default();
-    let live_obj = live.map(without_managed_fields).unwrap_or_else(|| json!({}));
+    let mut entries = live
+        .map(read_managed_fields)
+        .transpose()?
+        .unwrap_or_default();
+    let live_obj = live
+        .map(without_managed_fields)
+        .unwrap_or_else(|| json!({}));
 
     // An object written without field tracking: its existing fields belong to
     // a synthetic updater, so that apply can still detect conflicts on them.
@@ -478,7 +483,7 @@ pub fn apply(
         }
         let prune = entries[i].fields.difference(&claimed);
         if !prune.is_empty() {
-            remove_paths(&mut merged, &prune, schema);
+            remove_paths(&mut merged, &prune, &scoped, schema);
         }
     }
 
@@ -505,7 +510,9 @@ pub fn apply(
             .map(|(j, s)| {
                 (
                     *j,
-                    allowed.as_ref().map_or_else(|| s.clone(), |a| s.difference(a)),
+                    allowed
+                        .as_ref()
+                        .map_or_else(|| s.clone(), |a| s.difference(a)),
                 )
             })
             .filter(|(_, s)| !s.is_empty())
@@ -608,7 +615,11 @@ fn sorted(v: &Value) -> Value {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&m[k])))
+                    .collect(),
+            )
         }
         Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
         other => other.clone(),
@@ -631,7 +642,9 @@ pub fn record_update(
     opts: &ManagerOptions<'_>,
 ) -> Result<(), ApplyError> {
     if !new.is_object() {
-        return Err(ApplyError::InvalidObject("new object is not a JSON object".into()));
+        return Err(ApplyError::InvalidObject(
+            "new object is not a JSON object".into(),
+        ));
     }
     let api_version = new
         .get("apiVersion")
@@ -659,7 +672,15 @@ pub fn record_update(
     let new_obj = without_managed_fields(new);
     let base = match old {
         Some(o) => without_managed_fields(o),
-        None => opts.schema.create_baseline(),
+        None => {
+            // Every object has metadata; never let `.metadata` itself become
+            // an owned member just because the baseline lacks it.
+            let mut b = opts.schema.create_baseline();
+            if let Value::Object(m) = &mut b {
+                m.entry("metadata").or_insert_with(|| json!({}));
+            }
+            b
+        }
     };
     let cmp = compare(Some(&base), Some(&new_obj), opts.schema);
     let mut changed = cmp.added.union(&cmp.modified);

@@ -75,7 +75,9 @@ impl PathElement {
                     .map_err(|e| format!("invalid fieldsV1 key {s:?}: {e}"))?;
                 match v {
                     Value::Object(m) => Ok(PathElement::key(m.into_iter().collect())),
-                    _ => Err(format!("invalid fieldsV1 key {s:?}: k: needs a JSON object")),
+                    _ => Err(format!(
+                        "invalid fieldsV1 key {s:?}: k: needs a JSON object"
+                    )),
                 }
             }
             "v" => serde_json::from_str(rest)

@@ -139,7 +139,10 @@ impl BuiltinSchema {
 }
 
 fn is_container_list(name: &str) -> bool {
-    matches!(name, "containers" | "initContainers" | "ephemeralContainers")
+    matches!(
+        name,
+        "containers" | "initContainers" | "ephemeralContainers"
+    )
 }
 
 impl Schema for BuiltinSchema {
@@ -232,7 +235,9 @@ impl Schema for BuiltinSchema {
             }),
             Some("Job") => json!({"metadata": meta, "spec": {"template": template}, "status": {}}),
             Some("Pod") => json!({"metadata": meta, "spec": {"containers": null}, "status": {}}),
-            Some("Service") => json!({"metadata": meta, "spec": {}, "status": {"loadBalancer": {}}}),
+            Some("Service") => {
+                json!({"metadata": meta, "spec": {}, "status": {"loadBalancer": {}}})
+            }
             Some("Namespace") => json!({"metadata": meta, "spec": {}, "status": {}}),
             Some(_) => json!({"metadata": meta}),
             None => json!({}),
@@ -265,7 +270,13 @@ mod tests {
             svc.list_kind(&p(&["metadata", "finalizers"])),
             ListKind::Set
         );
-        assert_eq!(svc.list_kind(&p(&["spec", "template", "spec", "containers", "args"])), ListKind::Atomic);
-        assert_eq!(AtomicListsSchema.list_kind(&p(&["spec", "containers"])), ListKind::Atomic);
+        assert_eq!(
+            svc.list_kind(&p(&["spec", "template", "spec", "containers", "args"])),
+            ListKind::Atomic
+        );
+        assert_eq!(
+            AtomicListsSchema.list_kind(&p(&["spec", "containers"])),
+            ListKind::Atomic
+        );
     }
 }

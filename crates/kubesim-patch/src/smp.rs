@@ -38,9 +38,9 @@ pub fn strategic_merge_patch(
     let orig = original
         .as_object()
         .ok_or_else(|| PatchError::InvalidPatch("original object is not a JSON object".into()))?;
-    let p = patch
-        .as_object()
-        .ok_or_else(|| PatchError::InvalidPatch("strategic merge patch must be a JSON object".into()))?;
+    let p = patch.as_object().ok_or_else(|| {
+        PatchError::InvalidPatch("strategic merge patch must be a JSON object".into())
+    })?;
     let mut out = orig.clone();
     let mut names = Vec::new();
     match merge_map(&mut out, p, &mut names, schema)? {
@@ -97,7 +97,10 @@ fn merge_map(
         let mut keep = Vec::with_capacity(keys.len());
         for k in keys {
             keep.push(k.as_str().ok_or_else(|| {
-                PatchError::InvalidPatch(format!("$retainKeys entries must be strings at {}", at(names)))
+                PatchError::InvalidPatch(format!(
+                    "$retainKeys entries must be strings at {}",
+                    at(names)
+                ))
             })?);
         }
         orig.retain(|k, _| keep.contains(&k.as_str()));

@@ -238,7 +238,12 @@ fn is_empty_container(v: Option<&Value>) -> bool {
     }
 }
 
-fn compare_leaf(lhs: Option<&Value>, rhs: Option<&Value>, path: &[PathElement], c: &mut Comparison) {
+fn compare_leaf(
+    lhs: Option<&Value>,
+    rhs: Option<&Value>,
+    path: &[PathElement],
+    c: &mut Comparison,
+) {
     match (lhs, rhs) {
         (None, Some(_)) => c.added.insert(path),
         (Some(_), None) => c.removed.insert(path),
@@ -339,7 +344,11 @@ fn post_item(lhs: Option<&Value>, rhs: Option<&Value>, path: &[PathElement], c: 
 /// shared items around them.
 ///
 /// Fails when the configuration has un-keyable or duplicate list items.
-pub(crate) fn merge_apply(live: &Value, config: &Value, schema: &dyn Schema) -> Result<Value, String> {
+pub(crate) fn merge_apply(
+    live: &Value,
+    config: &Value,
+    schema: &dyn Schema,
+) -> Result<Value, String> {
     merge_at(Some(live), config, &mut Pos::root(), false, schema)
 }
 
@@ -372,8 +381,8 @@ fn merge_at(
             if kind == ListKind::Atomic {
                 return Ok(cfg.clone());
             }
-            let cpes = list_elements(citems, &kind)
-                .map_err(|e| format!("{}: {e}", display(&pos.path)))?;
+            let cpes =
+                list_elements(citems, &kind).map_err(|e| format!("{}: {e}", display(&pos.path)))?;
             let litems: &[Value] = match live {
                 Some(Value::Array(a)) => a,
                 _ => &[],
@@ -431,11 +440,22 @@ fn merge_at(
 
 /// Removes every member path of `set` from `value` (a member list item or
 /// map entry is removed with everything below it).
-pub(crate) fn remove_paths(value: &mut Value, set: &FieldSet, schema: &dyn Schema) {
-    remove_at(value, set, &mut Pos::root(), schema);
+///
+/// Maps and lists left empty by the removal are removed too (structured-merge-diff
+/// turns them into null, which the API server drops), unless `config` — the
+/// applied configuration — explicitly contains them, so that applying
+/// `labels: {}` twice is still a no-op.
+pub(crate) fn remove_paths(value: &mut Value, set: &FieldSet, config: &Value, schema: &dyn Schema) {
+    remove_at(value, set, Some(config), &mut Pos::root(), schema);
 }
 
-fn remove_at(value: &mut Value, set: &FieldSet, pos: &mut Pos, schema: &dyn Schema) {
+fn remove_at(
+    value: &mut Value,
+    set: &FieldSet,
+    cfg: Option<&Value>,
+    pos: &mut Pos,
+    schema: &dyn Schema,
+) {
     match value {
         Value::Object(m) => {
             let keys: Vec<String> = m.keys().cloned().collect();
@@ -444,9 +464,14 @@ fn remove_at(value: &mut Value, set: &FieldSet, pos: &mut Pos, schema: &dyn Sche
                 if set.has_member(&pe) {
                     m.shift_remove(&k);
                 } else if let (Some(child), Some(v)) = (set.child(&pe), m.get_mut(&k)) {
+                    let was_empty = is_empty_container(Some(v));
+                    let cv = cfg.and_then(|c| c.get(&k));
                     pos.push_field(&k);
-                    remove_at(v, child, pos, schema);
+                    remove_at(v, child, cv, pos, schema);
                     pos.pop_field();
+                    if !was_empty && is_empty_container(Some(v)) && cv.is_none() {
+                        m.shift_remove(&k);
+                    }
                 }
             }
         }
@@ -455,15 +480,22 @@ fn remove_at(value: &mut Value, set: &FieldSet, pos: &mut Pos, schema: &dyn Sche
             if kind == ListKind::Atomic {
                 return;
             }
-            items.retain(|item| {
-                item_element(item, &kind).map_or(true, |pe| !set.has_member(&pe))
-            });
+            items.retain(|item| item_element(item, &kind).map_or(true, |pe| !set.has_member(&pe)));
+            let cfg_items: BTreeMap<PathElement, &Value> = cfg
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|i| item_element(i, &kind).ok().map(|pe| (pe, i)))
+                        .collect()
+                })
+                .unwrap_or_default();
             for item in items.iter_mut() {
                 if let Ok(pe) = item_element(item, &kind)
                     && let Some(child) = set.child(&pe)
                 {
+                    let ci = cfg_items.get(&pe).copied();
                     pos.path.push(pe);
-                    remove_at(item, child, pos, schema);
+                    remove_at(item, child, ci, pos, schema);
                     pos.path.pop();
                 }
             }
@@ -518,7 +550,11 @@ mod tests {
     fn strict_fieldset_rejects_bad_lists() {
         let s = BuiltinSchema::default();
         let dup = json!({"spec": {"containers": [{"name": "a"}, {"name": "a"}]}});
-        assert!(fieldset_of_strict(&dup, &s).unwrap_err().contains("duplicate"));
+        assert!(
+            fieldset_of_strict(&dup, &s)
+                .unwrap_err()
+                .contains("duplicate")
+        );
         let nokey = json!({"spec": {"containers": [{"image": "x"}]}});
         assert!(fieldset_of_strict(&nokey, &s).is_err());
         // Lenient mode degrades to atomic.
@@ -575,11 +611,18 @@ mod tests {
             "f:spec": {"f:containers": {"k:{\"name\":\"a\"}": {}, "k:{\"name\":\"b\"}": {"f:tty": {}}}}
         }))
         .unwrap();
-        remove_paths(&mut obj, &set, &s);
+        remove_paths(&mut obj, &set, &json!({}), &s);
         assert_eq!(
             obj,
             json!({"metadata": {"labels": {"b": "2"}, "finalizers": ["x"]},
                    "spec": {"containers": [{"name": "b", "image": "i"}]}})
         );
+        let mut obj = json!({"metadata": {"name": "n", "labels": {"a": "1"}}, "data": {"k": "v"}});
+        let set = FieldSet::from_fields_v1(&json!({
+            "f:metadata": {"f:labels": {"f:a": {}}}, "f:data": {"f:k": {}}
+        }))
+        .unwrap();
+        remove_paths(&mut obj, &set, &json!({}), &s);
+        assert_eq!(obj, json!({"metadata": {"name": "n"}}));
     }
 }

@@ -31,10 +31,13 @@ fn smp(orig: &Value, patch: Value) -> Result<Value, PatchError> {
 
 #[test]
 fn containers_merge_by_name() {
-    let out = smp(&pod(), json!({"spec": {"containers": [
-        {"name": "sidecar", "image": "envoy:2"},
-        {"name": "new", "image": "busybox"}
-    ]}}))
+    let out = smp(
+        &pod(),
+        json!({"spec": {"containers": [
+            {"name": "sidecar", "image": "envoy:2"},
+            {"name": "new", "image": "busybox"}
+        ]}}),
+    )
     .unwrap();
     let cs = out["spec"]["containers"].as_array().unwrap();
     assert_eq!(cs.len(), 3);
@@ -71,7 +74,11 @@ fn env_ports_volume_mounts_merge_args_replace() {
 
 #[test]
 fn volumes_merge_and_service_ports_merge_by_port() {
-    let out = smp(&pod(), json!({"spec": {"volumes": [{"name": "cfg", "configMap": {"name": "c2"}}]}})).unwrap();
+    let out = smp(
+        &pod(),
+        json!({"spec": {"volumes": [{"name": "cfg", "configMap": {"name": "c2"}}]}}),
+    )
+    .unwrap();
     assert_eq!(out["spec"]["volumes"][0]["name"], "data");
     assert_eq!(out["spec"]["volumes"][1]["configMap"]["name"], "c2");
 
@@ -91,38 +98,59 @@ fn volumes_merge_and_service_ports_merge_by_port() {
 
 #[test]
 fn patch_delete_on_list_item_and_null_deletes_key() {
-    let out = smp(&pod(), json!({
-        "metadata": {"labels": {"tier": null}},
-        "spec": {"containers": [{"name": "sidecar", "$patch": "delete"}],
-                 "volumes": [{"name": "data", "$patch": "delete"}]}
-    }))
+    let out = smp(
+        &pod(),
+        json!({
+            "metadata": {"labels": {"tier": null}},
+            "spec": {"containers": [{"name": "sidecar", "$patch": "delete"}],
+                     "volumes": [{"name": "data", "$patch": "delete"}]}
+        }),
+    )
     .unwrap();
     assert_eq!(out["metadata"]["labels"], json!({"app": "web"}));
     let cs = out["spec"]["containers"].as_array().unwrap();
     assert_eq!(cs.len(), 1);
     assert_eq!(cs[0]["name"], "web");
-    assert_eq!(out["spec"]["volumes"], json!([{"name": "cfg", "configMap": {"name": "c"}}]));
+    assert_eq!(
+        out["spec"]["volumes"],
+        json!([{"name": "cfg", "configMap": {"name": "c"}}])
+    );
 }
 
 #[test]
 fn delete_from_primitive_list_and_finalizer_union() {
-    let out = smp(&pod(), json!({"metadata": {
-        "$deleteFromPrimitiveList/finalizers": ["a.example/x"],
-        "finalizers": ["c.example/z", "b.example/y"]
-    }}))
+    let out = smp(
+        &pod(),
+        json!({"metadata": {
+            "$deleteFromPrimitiveList/finalizers": ["a.example/x"],
+            "finalizers": ["c.example/z", "b.example/y"]
+        }}),
+    )
     .unwrap();
-    assert_eq!(out["metadata"]["finalizers"], json!(["b.example/y", "c.example/z"]));
+    assert_eq!(
+        out["metadata"]["finalizers"],
+        json!(["b.example/y", "c.example/z"])
+    );
 }
 
 #[test]
 fn map_directives_replace_delete_retain_keys() {
-    let out = smp(&pod(), json!({"metadata": {"labels": {"$patch": "replace", "only": "me"}}})).unwrap();
+    let out = smp(
+        &pod(),
+        json!({"metadata": {"labels": {"$patch": "replace", "only": "me"}}}),
+    )
+    .unwrap();
     assert_eq!(out["metadata"]["labels"], json!({"only": "me"}));
 
-    let out = smp(&pod(), json!({"metadata": {"labels": {"$patch": "delete"}}})).unwrap();
+    let out = smp(
+        &pod(),
+        json!({"metadata": {"labels": {"$patch": "delete"}}}),
+    )
+    .unwrap();
     assert!(out["metadata"].get("labels").is_none());
 
-    let dep = json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}});
+    let dep =
+        json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}});
     let out = strategic_merge_patch(
         &dep,
         &json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}),
@@ -132,16 +160,26 @@ fn map_directives_replace_delete_retain_keys() {
     assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
 
     // A list-level replace directive.
-    let out = smp(&pod(), json!({"spec": {"containers": [{"$patch": "replace"}, {"name": "solo", "image": "x"}]}})).unwrap();
-    assert_eq!(out["spec"]["containers"], json!([{"name": "solo", "image": "x"}]));
+    let out = smp(
+        &pod(),
+        json!({"spec": {"containers": [{"$patch": "replace"}, {"name": "solo", "image": "x"}]}}),
+    )
+    .unwrap();
+    assert_eq!(
+        out["spec"]["containers"],
+        json!([{"name": "solo", "image": "x"}])
+    );
 }
 
 #[test]
 fn set_element_order_is_honoured_and_stripped() {
-    let out = smp(&pod(), json!({"spec": {
-        "$setElementOrder/containers": [{"name": "sidecar"}, {"name": "web"}],
-        "containers": [{"name": "web", "image": "nginx:2"}]
-    }}))
+    let out = smp(
+        &pod(),
+        json!({"spec": {
+            "$setElementOrder/containers": [{"name": "sidecar"}, {"name": "web"}],
+            "containers": [{"name": "web", "image": "nginx:2"}]
+        }}),
+    )
     .unwrap();
     let names: Vec<&str> = out["spec"]["containers"]
         .as_array()
@@ -156,18 +194,29 @@ fn set_element_order_is_honoured_and_stripped() {
 
 #[test]
 fn directives_in_new_subtrees_are_stripped() {
-    let out = smp(&pod(), json!({"spec": {"containers": [
+    let out = smp(
+        &pod(),
+        json!({"spec": {"containers": [
         {"name": "new", "env": [{"name": "X", "value": "1"}, {"name": "Y", "$patch": "delete"}]}
-    ]}, "status": {"$patch": "merge", "phase": "Running"}}))
+    ]}, "status": {"$patch": "merge", "phase": "Running"}}),
+    )
     .unwrap();
-    assert_eq!(out["spec"]["containers"][2], json!({"name": "new", "env": [{"name": "X", "value": "1"}]}));
+    assert_eq!(
+        out["spec"]["containers"][2],
+        json!({"name": "new", "env": [{"name": "X", "value": "1"}]})
+    );
     assert_eq!(out["status"], json!({"phase": "Running"}));
 }
 
 #[test]
 fn crd_lists_are_atomic() {
     let cr = json!({"spec": {"items": [{"name": "a", "v": 1}, {"name": "b"}]}});
-    let out = strategic_merge_patch(&cr, &json!({"spec": {"items": [{"name": "a", "v": 2}]}}), &AtomicListsSchema).unwrap();
+    let out = strategic_merge_patch(
+        &cr,
+        &json!({"spec": {"items": [{"name": "a", "v": 2}]}}),
+        &AtomicListsSchema,
+    )
+    .unwrap();
     assert_eq!(out["spec"]["items"], json!([{"name": "a", "v": 2}]));
 }
 
@@ -202,8 +251,11 @@ fn malformed_strategic_patches_are_errors() {
 
 #[test]
 fn json_merge_patch_rfc7386() {
-    let out = json_merge_patch(&pod(), &json!({"metadata": {"labels": {"tier": null, "x": "y"}},
-                                              "spec": {"containers": []}}));
+    let out = json_merge_patch(
+        &pod(),
+        &json!({"metadata": {"labels": {"tier": null, "x": "y"}},
+                                              "spec": {"containers": []}}),
+    );
     assert_eq!(out["metadata"]["labels"], json!({"app": "web", "x": "y"}));
     assert_eq!(out["spec"]["containers"], json!([]));
     assert_eq!(json_merge_patch(&pod(), &json!("s")), json!("s"));
@@ -211,25 +263,37 @@ fn json_merge_patch_rfc7386() {
 
 #[test]
 fn json_patch_rfc6902() {
-    let out = json_patch(&pod(), &json!([
-        {"op": "replace", "path": "/spec/containers/0/image", "value": "nginx:9"},
-        {"op": "add", "path": "/metadata/labels/new", "value": "1"},
-        {"op": "remove", "path": "/metadata/finalizers/0"},
-        {"op": "test", "path": "/metadata/name", "value": "p"}
-    ]))
+    let out = json_patch(
+        &pod(),
+        &json!([
+            {"op": "replace", "path": "/spec/containers/0/image", "value": "nginx:9"},
+            {"op": "add", "path": "/metadata/labels/new", "value": "1"},
+            {"op": "remove", "path": "/metadata/finalizers/0"},
+            {"op": "test", "path": "/metadata/name", "value": "p"}
+        ]),
+    )
     .unwrap();
     assert_eq!(out["spec"]["containers"][0]["image"], "nginx:9");
     assert_eq!(out["metadata"]["labels"]["new"], "1");
     assert_eq!(out["metadata"]["finalizers"], json!(["b.example/y"]));
 
-    assert!(matches!(json_patch(&pod(), &json!({"op": "add"})), Err(PatchError::InvalidJsonPatch(_))));
-    assert!(matches!(json_patch(&pod(), &json!([{"op": "frob", "path": "/a"}])), Err(PatchError::InvalidJsonPatch(_))));
+    assert!(matches!(
+        json_patch(&pod(), &json!({"op": "add"})),
+        Err(PatchError::InvalidJsonPatch(_))
+    ));
+    assert!(matches!(
+        json_patch(&pod(), &json!([{"op": "frob", "path": "/a"}])),
+        Err(PatchError::InvalidJsonPatch(_))
+    ));
     assert!(matches!(
         json_patch(&pod(), &json!([{"op": "remove", "path": "/nope/x"}])),
         Err(PatchError::JsonPatchFailed(_))
     ));
     assert!(matches!(
-        json_patch(&pod(), &json!([{"op": "test", "path": "/metadata/name", "value": "q"}])),
+        json_patch(
+            &pod(),
+            &json!([{"op": "test", "path": "/metadata/name", "value": "q"}])
+        ),
         Err(PatchError::JsonPatchFailed(_))
     ));
 }

@@ -61,7 +61,14 @@ fn dep_schema() -> BuiltinSchema {
 #[test]
 fn create_by_apply_records_exact_fields_v1() {
     let s = dep_schema();
-    let out = apply(None, &deployment(2, "nginx:1"), "a", false, &opts(&s, T1, Scope::MainResource)).unwrap();
+    let out = apply(
+        None,
+        &deployment(2, "nginx:1"),
+        "a",
+        false,
+        &opts(&s, T1, Scope::MainResource),
+    )
+    .unwrap();
     let mf = &out["metadata"]["managedFields"];
     assert_eq!(
         mf,
@@ -145,13 +152,23 @@ fn equal_values_are_shared_not_conflicting() {
     let live = apply(None, &deployment(2, "nginx:1"), "a", false, &o).unwrap();
     let cfg_b = json!({"apiVersion": "apps/v1", "kind": "Deployment",
                        "metadata": {"name": "web"}, "spec": {"replicas": 2}});
-    let out = apply(Some(&live), &cfg_b, "b", false, &opts(&s, T2, Scope::MainResource)).unwrap();
+    let out = apply(
+        Some(&live),
+        &cfg_b,
+        "b",
+        false,
+        &opts(&s, T2, Scope::MainResource),
+    )
+    .unwrap();
     assert!(owns(&out, "a", &["spec", "replicas"]));
     assert!(owns(&out, "b", &["spec", "replicas"]));
     // Object itself unchanged apart from managed fields.
     let strip = |v: &Value| {
         let mut v = v.clone();
-        v["metadata"].as_object_mut().unwrap().remove("managedFields");
+        v["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
         v
     };
     assert_eq!(strip(&out), strip(&live));
@@ -209,11 +226,26 @@ fn removal_of_unapplied_field_and_container() {
         .unwrap()
         .push(json!({"name": "sidecar", "image": "envoy"}));
     let live = apply(None, &cfg, "a", false, &o).unwrap();
-    assert_eq!(live["spec"]["template"]["spec"]["containers"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
-    let out = apply(Some(&live), &deployment(2, "nginx:1"), "a", false, &opts(&s, T2, Scope::MainResource)).unwrap();
+    let out = apply(
+        Some(&live),
+        &deployment(2, "nginx:1"),
+        "a",
+        false,
+        &opts(&s, T2, Scope::MainResource),
+    )
+    .unwrap();
     assert_eq!(out["metadata"]["labels"], json!({"app": "web"}));
-    let containers = out["spec"]["template"]["spec"]["containers"].as_array().unwrap();
+    let containers = out["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
     assert_eq!(containers.len(), 1);
     assert_eq!(containers[0]["name"], "web");
     let mf = &entry(&out, "a").unwrap()["fieldsV1"];
@@ -277,9 +309,20 @@ fn client_side_apply_update_then_server_side_apply() {
         r#"Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas"#
     );
     // Same config with equal values: shared ownership.
-    let out = apply(Some(&live), &deployment(1, "nginx:1"), "driftless", false, &o).unwrap();
+    let out = apply(
+        Some(&live),
+        &deployment(1, "nginx:1"),
+        "driftless",
+        false,
+        &o,
+    )
+    .unwrap();
     assert!(owns(&out, "driftless", &["spec", "replicas"]));
-    assert!(owns(&out, "kubectl-client-side-apply", &["spec", "replicas"]));
+    assert!(owns(
+        &out,
+        "kubectl-client-side-apply",
+        &["spec", "replicas"]
+    ));
     let mf = out["metadata"]["managedFields"].as_array().unwrap();
     assert_eq!(mf[0]["operation"], "Apply");
     assert_eq!(mf[1]["operation"], "Update");
@@ -299,7 +342,11 @@ fn kubectl_server_side_upgrade_takes_over_last_applied_fields() {
     let out = apply(Some(&live), &cfg, "kubectl", false, &o).unwrap();
     assert_eq!(out["spec"]["replicas"], 4);
     assert!(owns(&out, "kubectl", &["spec", "replicas"]));
-    assert!(!owns(&out, "kubectl-client-side-apply", &["spec", "replicas"]));
+    assert!(!owns(
+        &out,
+        "kubectl-client-side-apply",
+        &["spec", "replicas"]
+    ));
     let ann = out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
         .as_str()
         .unwrap();
@@ -325,8 +372,15 @@ fn object_without_managed_fields_gets_before_first_apply() {
         err.to_string(),
         r#"Apply failed with 1 conflict: conflict with "before-first-apply" using v1: .data.a"#
     );
-    let ok = apply(Some(&live), &json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "c"}, "data": {"b": "1"}}), "m", false, &o).unwrap();
+    let ok = apply(
+        Some(&live),
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c"}, "data": {"b": "1"}}),
+        "m",
+        false,
+        &o,
+    )
+    .unwrap();
     assert!(owns(&ok, "before-first-apply", &["data", "a"]));
     assert!(owns(&ok, "m", &["data", "b"]));
     assert_eq!(ok["metadata"]["uid"], "u1");
@@ -339,8 +393,17 @@ fn update_takes_ownership_and_removed_fields_leave_all_sets() {
     let live = apply(None, &deployment(2, "nginx:1"), "a", false, &o).unwrap();
     let mut new = live.clone();
     new["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
-    new["metadata"]["labels"].as_object_mut().unwrap().remove("app");
-    record_update(Some(&live), &mut new, "kubectl-edit", &opts(&s, T2, Scope::MainResource)).unwrap();
+    new["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("app");
+    record_update(
+        Some(&live),
+        &mut new,
+        "kubectl-edit",
+        &opts(&s, T2, Scope::MainResource),
+    )
+    .unwrap();
 
     let upd = entry(&new, "kubectl-edit").unwrap();
     assert_eq!(
@@ -363,7 +426,13 @@ fn update_takes_ownership_and_removed_fields_leave_all_sets() {
 
     // A no-op update leaves managed fields alone (including times).
     let mut same = new.clone();
-    record_update(Some(&new), &mut same, "kubectl-edit", &opts(&s, "2030-01-01T00:00:00Z", Scope::MainResource)).unwrap();
+    record_update(
+        Some(&new),
+        &mut same,
+        "kubectl-edit",
+        &opts(&s, "2030-01-01T00:00:00Z", Scope::MainResource),
+    )
+    .unwrap();
     assert_eq!(same, new);
 }
 
@@ -419,16 +488,25 @@ fn invalid_apply_configurations() {
     let o = opts(&s, T1, Scope::MainResource);
     let mut with_mf = deployment(1, "x");
     with_mf["metadata"]["managedFields"] = json!([]);
-    assert!(matches!(apply(None, &with_mf, "a", false, &o), Err(ApplyError::InvalidConfig(_))));
+    assert!(matches!(
+        apply(None, &with_mf, "a", false, &o),
+        Err(ApplyError::InvalidConfig(_))
+    ));
     let no_av = json!({"kind": "Deployment", "metadata": {"name": "x"}});
-    assert!(matches!(apply(None, &no_av, "a", false, &o), Err(ApplyError::InvalidConfig(_))));
+    assert!(matches!(
+        apply(None, &no_av, "a", false, &o),
+        Err(ApplyError::InvalidConfig(_))
+    ));
     let mut dup = deployment(1, "x");
     dup["spec"]["template"]["spec"]["containers"] = json!([{"name": "a"}, {"name": "a"}]);
     let err = apply(None, &dup, "a", false, &o).unwrap_err();
     assert!(err.to_string().contains("duplicate entries"), "{err}");
     let mut nokey = deployment(1, "x");
     nokey["spec"]["template"]["spec"]["containers"] = json!([{"image": "a"}]);
-    assert!(matches!(apply(None, &nokey, "a", false, &o), Err(ApplyError::InvalidConfig(_))));
+    assert!(matches!(
+        apply(None, &nokey, "a", false, &o),
+        Err(ApplyError::InvalidConfig(_))
+    ));
     assert!(apply(None, &json!([1]), "a", false, &o).is_err());
     assert!(apply(None, &deployment(1, "x"), "", false, &o).is_err());
     let mut bad_live = deployment(1, "x");
@@ -500,7 +578,10 @@ fn property_apply_is_idempotent_and_contains_config() {
         let twice = apply(Some(&once), &cfg, manager, false, &o2).unwrap();
         assert_eq!(once, twice, "round {round}: second apply must be a no-op");
         assert_eq!(once["spec"]["replicas"], cfg["spec"]["replicas"]);
-        for c in cfg["spec"]["template"]["spec"]["containers"].as_array().unwrap() {
+        for c in cfg["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+        {
             let found = once["spec"]["template"]["spec"]["containers"]
                 .as_array()
                 .unwrap()
@@ -511,8 +592,188 @@ fn property_apply_is_idempotent_and_contains_config() {
         }
         // Every managed set round-trips through fieldsV1.
         for e in read_managed_fields(&once).unwrap() {
-            assert_eq!(FieldSet::from_fields_v1(&e.fields.to_fields_v1()).unwrap(), e.fields);
+            assert_eq!(
+                FieldSet::from_fields_v1(&e.fields.to_fields_v1()).unwrap(),
+                e.fields
+            );
         }
         live = Some(once);
+    }
+}
+
+#[test]
+fn custom_resource_create_and_atomic_lists() {
+    let s = kubesim_patch::AtomicListsSchema;
+    let o = ManagerOptions {
+        time: T1,
+        scope: Scope::MainResource,
+        schema: &s,
+    };
+    let mut cr = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+                        "spec": {"size": 1, "items": [{"name": "a"}, {"name": "b"}]}});
+    record_update(None, &mut cr, "creator", &o).unwrap();
+    assert_eq!(
+        entry(&cr, "creator").unwrap()["fieldsV1"],
+        json!({"f:spec": {".": {}, "f:items": {}, "f:size": {}}})
+    );
+    // Atomic list: applying a different list conflicts as one leaf.
+    let cfg = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+                     "spec": {"items": [{"name": "a"}]}});
+    let err = apply(Some(&cr), &cfg, "applier", false, &o).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"Apply failed with 1 conflict: conflict with "creator" using example.com/v1: .spec.items"#
+    );
+    let out = apply(Some(&cr), &cfg, "applier", true, &o).unwrap();
+    assert_eq!(out["spec"]["items"], json!([{"name": "a"}]));
+    assert_eq!(out["spec"]["size"], 1);
+}
+
+#[test]
+fn finalizers_and_owner_references_are_granular() {
+    let s = dep_schema();
+    let o = opts(&s, T1, Scope::MainResource);
+    let mut cfg = deployment(1, "x");
+    cfg["metadata"]["finalizers"] = json!(["a.example/f"]);
+    cfg["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "v1", "kind": "X", "name": "o", "uid": "u-1"}]);
+    let live = apply(None, &cfg, "a", false, &o).unwrap();
+    let f = &entry(&live, "a").unwrap()["fieldsV1"]["f:metadata"];
+    assert_eq!(f["f:finalizers"], json!({"v:\"a.example/f\"": {}}));
+    assert_eq!(
+        f["f:ownerReferences"],
+        json!({"k:{\"uid\":\"u-1\"}": {".": {}, "f:apiVersion": {}, "f:kind": {}, "f:name": {}, "f:uid": {}}})
+    );
+    // A second manager adds its own finalizer without conflicts; both stay.
+    let cfg_b = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": "web", "finalizers": ["b.example/f"]}});
+    let out = apply(Some(&live), &cfg_b, "b", false, &o).unwrap();
+    assert_eq!(
+        out["metadata"]["finalizers"],
+        json!(["a.example/f", "b.example/f"])
+    );
+    // A drops its finalizer: only A's is removed.
+    let out = apply(Some(&out), &deployment(1, "x"), "a", false, &o).unwrap();
+    assert_eq!(out["metadata"]["finalizers"], json!(["b.example/f"]));
+    // The emptied ownerReferences list disappears, as on a real cluster.
+    assert!(out["metadata"].get("ownerReferences").is_none());
+}
+
+fn resolve<'a>(v: &'a Value, path: &[kubesim_patch::PathElement]) -> Option<&'a Value> {
+    use kubesim_patch::PathElement as P;
+    let Some((first, rest)) = path.split_first() else {
+        return Some(v);
+    };
+    let next = match first {
+        P::Field(f) => v.get(f)?,
+        P::Key(pairs) => v.as_array()?.iter().find(|item| {
+            pairs.iter().all(|(k, want)| match item.get(k) {
+                Some(got) => got == want,
+                None => k == "protocol" && want == "TCP",
+            })
+        })?,
+        P::Value(want) => v.as_array()?.iter().find(|i| *i == want)?,
+        P::Index(i) => v.as_array()?.get(*i)?,
+    };
+    resolve(next, rest)
+}
+
+/// Random sequences of applies (several managers, with and without force)
+/// and updates: every owned path exists in the object, re-applying is a
+/// no-op, and a failed apply reports only fields whose value would change.
+#[test]
+fn property_ownership_is_sound_across_random_histories() {
+    let s = dep_schema();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut rnd = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for history in 0..30 {
+        let mut live: Option<Value> = None;
+        for step in 0..12 {
+            let t = format!("2024-01-01T00:{:02}:{:02}Z", history % 60, step);
+            let o = opts(&s, &t, Scope::MainResource);
+            let mut containers = Vec::new();
+            for name in ["a", "b", "c"] {
+                if rnd(2) == 0 {
+                    let mut c = json!({"name": name});
+                    if rnd(2) == 0 {
+                        c["image"] = json!(format!("img:{}", rnd(2)));
+                    }
+                    if rnd(3) == 0 {
+                        c["ports"] = json!([{"containerPort": 80 + rnd(2)}]);
+                    }
+                    containers.push(c);
+                }
+            }
+            let mut cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web"}, "spec": {}});
+            if rnd(2) == 0 {
+                cfg["spec"]["replicas"] = json!(rnd(3));
+            }
+            if rnd(2) == 0 {
+                cfg["metadata"]["labels"] = json!({format!("l{}", rnd(2)): format!("{}", rnd(2))});
+            }
+            if !containers.is_empty() {
+                cfg["spec"]["template"] = json!({"spec": {"containers": containers}});
+            }
+            let manager = ["m1", "m2", "m3"][rnd(3) as usize];
+            let next = if rnd(4) == 0 && live.is_some() {
+                // A plain update (e.g. kubectl edit) of replicas.
+                let old = live.clone().unwrap();
+                let mut new = old.clone();
+                new["spec"]["replicas"] = json!(10 + rnd(3));
+                record_update(Some(&old), &mut new, "editor", &o).unwrap();
+                new
+            } else {
+                let force = rnd(2) == 0;
+                match apply(live.as_ref(), &cfg, manager, force, &o) {
+                    Ok(out) => {
+                        let again = apply(
+                            Some(&out),
+                            &cfg,
+                            manager,
+                            false,
+                            &opts(&s, "2099-01-01T00:00:00Z", Scope::MainResource),
+                        )
+                        .unwrap();
+                        assert_eq!(
+                            again, out,
+                            "history {history} step {step}: re-apply not a no-op"
+                        );
+                        out
+                    }
+                    Err(ApplyError::Conflicts(cs)) => {
+                        assert!(!force);
+                        let cur = live.as_ref().unwrap();
+                        for c in &cs {
+                            for f in &c.fields {
+                                // The conflicting field exists and the config sets it to another value.
+                                let have = resolve(cur, &f.0);
+                                let want = resolve(&cfg, &f.0);
+                                assert!(have.is_some(), "conflict on missing field {f}");
+                                assert_ne!(have, want, "conflict on equal value {f}");
+                            }
+                        }
+                        continue;
+                    }
+                    Err(e) => panic!("unexpected error {e}"),
+                }
+            };
+            for e in read_managed_fields(&next).unwrap() {
+                assert!(!e.fields.is_empty());
+                for p in e.fields.paths() {
+                    assert!(
+                        resolve(&next, &p.0).is_some(),
+                        "history {history} step {step}: {} owns missing {p}",
+                        e.manager
+                    );
+                }
+            }
+            live = Some(next);
+        }
     }
 }
