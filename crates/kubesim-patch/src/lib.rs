@@ -4,7 +4,7 @@
 //! no clock (timestamps are passed in), so the HTTP server stays thin and
 //! the semantics are unit-testable:
 //!
-//! * [`json_merge_patch`] (RFC 7386) and [`json_patch`] (RFC 6902);
+//! * [`json_merge_patch`] (RFC 7386) and [`json_patch()`] (RFC 6902);
 //! * [`strategic_merge_patch`] with the list semantics of built-in kinds;
 //! * server-side apply ([`apply`]) and managed-fields tracking for other
 //!   writes ([`record_update`]), producing `metadata.managedFields` in
