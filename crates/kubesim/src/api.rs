@@ -72,16 +72,10 @@ struct Query(Vec<(String, String)>);
 
 impl Query {
     fn parse(q: Option<&str>) -> Query {
-        Query(
-            q.and_then(|q| serde_urlencoded::from_str(q).ok())
-                .unwrap_or_default(),
-        )
+        Query(q.and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default())
     }
     fn get(&self, k: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(kk, _)| kk == k)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.as_str())
     }
     fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("true") | Some("1"))
@@ -154,8 +148,7 @@ fn error_response(e: &ApiError) -> Response {
 /// The single entry point for every request.
 pub async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
-    let is_debug =
-        path.starts_with("/debug/") || matches!(path.as_str(), "/healthz" | "/readyz" | "/livez");
+    let is_debug = path.starts_with("/debug/") || matches!(path.as_str(), "/healthz" | "/readyz" | "/livez");
     if !is_debug {
         if let Some(token) = &shared.opts.token {
             let ok = req
@@ -216,10 +209,7 @@ async fn serve(shared: &Arc<Shared>, req: Request, is_debug: bool) -> Result<Res
     let (verb, resource_label, write) = match &route {
         Route::Resource(t) => {
             let v = verb_of(&parts.method, t, &q);
-            let write = matches!(
-                v,
-                "create" | "update" | "patch" | "delete" | "deletecollection"
-            ) && !q.dry_run();
+            let write = matches!(v, "create" | "update" | "patch" | "delete" | "deletecollection") && !q.dry_run();
             (v, t.resource_label(), write)
         }
         Route::Debug(_) => ("debug", "debug".to_owned(), false),
@@ -243,9 +233,7 @@ async fn serve(shared: &Arc<Shared>, req: Request, is_debug: bool) -> Result<Res
         .await
         .map_err(|_| ApiError::too_large("Request entity too large: limit is 3145728"))?;
     if body.len() > MAX_BODY {
-        return Err(ApiError::too_large(
-            "Request entity too large: limit is 3145728",
-        ));
+        return Err(ApiError::too_large("Request entity too large: limit is 3145728"));
     }
 
     match route {
@@ -257,29 +245,17 @@ async fn serve(shared: &Arc<Shared>, req: Request, is_debug: bool) -> Result<Res
         Route::Api => {
             let st = shared.lock();
             if discovery::wants_aggregated(&accept) {
-                Ok(aggregated_response(discovery::aggregated(
-                    st.types.values(),
-                    true,
-                )))
+                Ok(aggregated_response(discovery::aggregated(st.types.values(), true)))
             } else {
-                Ok(json_response(
-                    200,
-                    &discovery::api_versions(&shared.server_address),
-                ))
+                Ok(json_response(200, &discovery::api_versions(&shared.server_address)))
             }
         }
         Route::Apis => {
             let st = shared.lock();
             if discovery::wants_aggregated(&accept) {
-                Ok(aggregated_response(discovery::aggregated(
-                    st.types.values(),
-                    false,
-                )))
+                Ok(aggregated_response(discovery::aggregated(st.types.values(), false)))
             } else {
-                Ok(json_response(
-                    200,
-                    &discovery::api_group_list(st.types.values()),
-                ))
+                Ok(json_response(200, &discovery::api_group_list(st.types.values())))
             }
         }
         Route::Group(g) => {
@@ -342,10 +318,8 @@ async fn serve(shared: &Arc<Shared>, req: Request, is_debug: bool) -> Result<Res
 
 fn aggregated_response(v: Value) -> Response {
     let mut r = json_response(200, &v);
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(discovery::AGGREGATED_V2),
-    );
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(discovery::AGGREGATED_V2));
     r
 }
 
@@ -364,9 +338,7 @@ fn decode_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
                 .map_err(|_| ApiError::bad_request("the body of the request is not valid UTF-8"))?;
             let looks_yaml = content_type.contains("yaml");
             if !looks_yaml {
-                return Err(ApiError::bad_request(format!(
-                    "error decoding JSON body: {json_err}"
-                )));
+                return Err(ApiError::bad_request(format!("error decoding JSON body: {json_err}")));
             }
             serde_saphyr::from_str::<Value>(text)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML body: {e}")))
@@ -378,16 +350,11 @@ fn decode_optional(body: &Bytes) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))
 }
 
 fn route(st: &State, path: &str) -> Result<Route, ApiError> {
-    let segs: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     match segs.as_slice() {
         ["version"] => Ok(Route::Version),
         ["healthz"] | ["readyz"] | ["livez"] => Ok(Route::Healthz),
@@ -405,12 +372,7 @@ fn route(st: &State, path: &str) -> Result<Route, ApiError> {
     }
 }
 
-fn resource_route(
-    st: &State,
-    group: &str,
-    version: &str,
-    rest: &[&str],
-) -> Result<Route, ApiError> {
+fn resource_route(st: &State, group: &str, version: &str, rest: &[&str]) -> Result<Route, ApiError> {
     let lookup = |plural: &str| st.resource(group, version, plural);
     let (namespace, rest) = match rest {
         // `namespaces/{ns}/{plural}...` addresses namespaced resources, unless what follows the
@@ -422,16 +384,12 @@ fn resource_route(
         {
             (
                 Some((*ns).to_owned()),
-                std::iter::once(*plural)
-                    .chain(tail.iter().copied())
-                    .collect::<Vec<_>>(),
+                std::iter::once(*plural).chain(tail.iter().copied()).collect::<Vec<_>>(),
             )
         }
         ["namespaces", ns, plural, tail @ ..] if !group.is_empty() => (
             Some((*ns).to_owned()),
-            std::iter::once(*plural)
-                .chain(tail.iter().copied())
-                .collect::<Vec<_>>(),
+            std::iter::once(*plural).chain(tail.iter().copied()).collect::<Vec<_>>(),
         ),
         other => (None, other.to_vec()),
     };
@@ -468,12 +426,7 @@ fn resource_route(
     }))
 }
 
-fn debug_endpoint(
-    shared: &Arc<Shared>,
-    method: &Method,
-    what: &str,
-    body: &Bytes,
-) -> Result<Response, ApiError> {
+fn debug_endpoint(shared: &Arc<Shared>, method: &Method, what: &str, body: &Bytes) -> Result<Response, ApiError> {
     match (method, what) {
         (&Method::GET, "stats") => Ok(json_response(
             200,
@@ -491,10 +444,7 @@ fn debug_endpoint(
             let cfg: FaultConfig = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("invalid fault config: {e}")))?;
             shared.faults.set(cfg.clone());
-            Ok(json_response(
-                200,
-                &serde_json::to_value(cfg).unwrap_or_default(),
-            ))
+            Ok(json_response(200, &serde_json::to_value(cfg).unwrap_or_default()))
         }
         (&Method::POST, "drop-watches") => {
             shared.drop_watches.send_modify(|n| *n += 1);
@@ -611,11 +561,7 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
         ),
         // RBAC objects accept any path segment name.
         "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => (
-            !name.is_empty()
-                && name != "."
-                && name != ".."
-                && !name.contains('/')
-                && !name.contains('%'),
+            !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('%'),
             "may not contain '/' or '%'",
         ),
         _ => (
@@ -666,9 +612,9 @@ impl Ctx<'_> {
 
     fn get(&self, t: &Target) -> Result<Response, ApiError> {
         let st = self.shared.lock();
-        let obj = st.get(&t.res(), &t.key()).ok_or_else(|| {
-            ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or(""))
-        })?;
+        let obj = st
+            .get(&t.res(), &t.key())
+            .ok_or_else(|| ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or("")))?;
         if t.sub.as_deref() == Some("scale") {
             return Ok(json_response(200, &scale_of(&obj)));
         }
@@ -747,14 +693,11 @@ impl Ctx<'_> {
             let rx = st.events.subscribe();
             match rv_param {
                 Some(rv) if rv != "0" && !send_initial => {
-                    let rv: u64 = rv.parse().map_err(|_| {
-                        ApiError::bad_request(format!("invalid resource version {rv:?}"))
-                    })?;
+                    let rv: u64 = rv
+                        .parse()
+                        .map_err(|_| ApiError::bad_request(format!("invalid resource version {rv:?}")))?;
                     if rv < st.compacted_rv {
-                        let gone = ApiError::expired(format!(
-                            "too old resource version: {rv} ({})",
-                            st.compacted_rv
-                        ));
+                        let gone = ApiError::expired(format!("too old resource version: {rv} ({})", st.compacted_rv));
                         initial.push(json!({"type": "ERROR", "object": gone.to_status()}));
                     } else {
                         for ev in st.history.iter().filter(|e| e.rv > rv) {
@@ -767,8 +710,7 @@ impl Ctx<'_> {
                 _ => {
                     for (_, obj) in st.list(&t.res(), t.namespace.as_deref()) {
                         if filter.matches(obj) {
-                            initial
-                                .push(json!({"type": "ADDED", "object": at_version(obj, &t.rt)}));
+                            initial.push(json!({"type": "ADDED", "object": at_version(obj, &t.rt)}));
                         }
                     }
                     if send_initial {
@@ -831,10 +773,7 @@ impl Ctx<'_> {
 
     fn check_namespace(&self, st: &State, t: &Target) -> Result<(), ApiError> {
         if let Some(ns) = &t.namespace {
-            match st.get(
-                &(String::new(), "namespaces".into()),
-                &(String::new(), ns.clone()),
-            ) {
+            match st.get(&(String::new(), "namespaces".into()), &(String::new(), ns.clone())) {
                 None => return Err(ApiError::not_found("", "namespaces", ns)),
                 Some(n) if meta(&n).contains_key("deletionTimestamp") => {
                     let mut e = ApiError::forbidden(format!(
@@ -857,9 +796,7 @@ impl Ctx<'_> {
     /// Checks apiVersion/kind/namespace of a body against the URL.
     fn check_body(&self, t: &Target, obj: &mut Value) -> Result<(), ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request(
-                "the body of the request must be a JSON object",
-            ));
+            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
         }
         if let Some(av) = obj.get("apiVersion").and_then(Value::as_str) {
             if av != t.rt.api_version() {
@@ -913,37 +850,36 @@ impl Ctx<'_> {
 
     /// Defaulting, validation, size, generation and status handling shared by every write.
     /// `old` is the stored object for updates.
-    fn finish(
-        &self,
-        st: &mut State,
-        t: &Target,
-        obj: &mut Value,
-        old: Option<&Value>,
-    ) -> Result<(), ApiError> {
+    fn finish(&self, st: &mut State, t: &Target, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
         let name = meta_str(obj, "name").unwrap_or("").to_owned();
         validate_name(&t.rt, &name)?;
-        machinery::apply_defaults(&t.rt, obj);
+        machinery::apply_defaults(&t.rt, t.custom, obj);
         if t.rt.kind == "Service" && old.is_none() && !self.q.dry_run() {
-            let ty = obj
-                .pointer("/spec/type")
-                .and_then(Value::as_str)
-                .unwrap_or("ClusterIP");
+            let ty = obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
             let requested = obj
                 .pointer("/spec/clusterIP")
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned);
             if ty != "ExternalName" && requested.as_deref() != Some("None") {
-                let ip = st.allocate_ip(requested.as_deref()).map_err(|m| ApiError::invalid("", "Service", &name, format!("Service \"{name}\" is invalid: spec.clusterIPs: Invalid value: []string{{{:?}}}: {m}", requested.clone().unwrap_or_default()), vec![]))?;
+                let ip = st.allocate_ip(requested.as_deref()).map_err(|m| {
+                    ApiError::invalid(
+                        "",
+                        "Service",
+                        &name,
+                        format!(
+                            "Service \"{name}\" is invalid: spec.clusterIPs: Invalid value: []string{{{:?}}}: {m}",
+                            requested.clone().unwrap_or_default()
+                        ),
+                        vec![],
+                    )
+                })?;
                 obj["spec"]["clusterIP"] = json!(ip);
                 obj["spec"]["clusterIPs"] = json!([ip]);
             } else if requested.as_deref() == Some("None") {
                 obj["spec"]["clusterIPs"] = json!(["None"]);
             }
-        } else if t.rt.kind == "Service"
-            && old.is_none()
-            && obj.pointer("/spec/clusterIP").is_none()
-        {
+        } else if t.rt.kind == "Service" && old.is_none() && obj.pointer("/spec/clusterIP").is_none() {
             obj["spec"]["clusterIP"] = json!("10.96.0.1");
             obj["spec"]["clusterIPs"] = json!(["10.96.0.1"]);
         }
@@ -959,9 +895,7 @@ impl Ctx<'_> {
 
     fn create(&self, t: &Target, body: &Value) -> Result<Response, ApiError> {
         if t.name.is_some() {
-            return Err(ApiError::method_not_allowed(
-                "POST is not allowed on a named object",
-            ));
+            return Err(ApiError::method_not_allowed("POST is not allowed on a named object"));
         }
         let mut obj = body.clone();
         self.check_body(t, &mut obj)?;
@@ -1006,17 +940,14 @@ impl Ctx<'_> {
         if st.get(&t.res(), &key).is_some() {
             return Err(ApiError::already_exists(&t.rt.group, &t.rt.plural, &name));
         }
-        if t.rt.status_subresource
-            && t.rt.kind != "Namespace"
-            && t.rt.kind != "CustomResourceDefinition"
-        {
+        if t.rt.status_subresource && t.rt.kind != "Namespace" && t.rt.kind != "CustomResourceDefinition" {
             if let Some(m) = obj.as_object_mut() {
                 m.remove("status");
             }
         }
         self.stamp_new(&mut st, t, &mut obj, &now, false);
         self.finish(&mut st, t, &mut obj, None)?;
-        machinery::track_update(None, &mut obj, &manager, &now, None);
+        machinery::track_update(None, &mut obj, &manager, &t.rt, t.custom, &now, None)?;
         let stored = if self.q.dry_run() {
             obj
         } else {
@@ -1027,14 +958,7 @@ impl Ctx<'_> {
 
     /// Sets the metadata a new object gets from the server. `keep_managed` keeps the
     /// managedFields that server-side apply just computed.
-    fn stamp_new(
-        &self,
-        st: &mut State,
-        t: &Target,
-        obj: &mut Value,
-        now: &str,
-        keep_managed: bool,
-    ) {
+    fn stamp_new(&self, st: &mut State, t: &Target, obj: &mut Value, now: &str, keep_managed: bool) {
         let (rt, custom) = (&t.rt, t.custom);
         let uid = st.new_uid();
         let m = meta_mut(obj);
@@ -1143,15 +1067,12 @@ impl Ctx<'_> {
             }
         }
         if !status_only && tracks_generation(&t.rt, t.custom) && spec_part(&obj) != spec_part(old) {
-            let g = meta(old)
-                .get("generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
+            let g = meta(old).get("generation").and_then(Value::as_i64).unwrap_or(1);
             meta_mut(&mut obj).insert("generation".into(), json!(g + 1));
         }
         self.finish(st, t, &mut obj, Some(old))?;
         if !apply {
-            machinery::track_update(Some(old), &mut obj, manager, now, t.sub.as_deref());
+            machinery::track_update(Some(old), &mut obj, manager, &t.rt, t.custom, now, t.sub.as_deref())?;
         }
         if comparable(&obj) == comparable(old) {
             // kube-apiserver skips the etcd write when nothing changed: no new resourceVersion,
@@ -1163,10 +1084,7 @@ impl Ctx<'_> {
             .get("finalizers")
             .and_then(Value::as_array)
             .is_none_or(Vec::is_empty);
-        if meta(&obj).contains_key("deletionTimestamp")
-            && finalizers_empty
-            && t.rt.kind != "Namespace"
-        {
+        if meta(&obj).contains_key("deletionTimestamp") && finalizers_empty && t.rt.kind != "Namespace" {
             if self.q.dry_run() {
                 return Ok((obj, false));
             }
@@ -1182,9 +1100,7 @@ impl Ctx<'_> {
 
     fn update(&self, t: &Target, mut body: Value) -> Result<Response, ApiError> {
         if t.name.is_none() {
-            return Err(ApiError::method_not_allowed(
-                "PUT is not allowed on a collection",
-            ));
+            return Err(ApiError::method_not_allowed("PUT is not allowed on a collection"));
         }
         if t.sub.as_deref() == Some("scale") {
             return self.scale_write(t, &body);
@@ -1193,9 +1109,9 @@ impl Ctx<'_> {
         let now = now_rfc3339();
         let manager = self.manager("update");
         let mut st = self.shared.lock();
-        let old = st.get(&t.res(), &t.key()).ok_or_else(|| {
-            ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or(""))
-        })?;
+        let old = st
+            .get(&t.res(), &t.key())
+            .ok_or_else(|| ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or("")))?;
         if meta_str(&body, "resourceVersion").is_none_or(str::is_empty) && t.custom {
             return Err(ApiError::invalid(
                 &t.rt.group,
@@ -1216,15 +1132,13 @@ impl Ctx<'_> {
 
     fn patch(&self, t: &Target, kind: PatchKind, body: &Value) -> Result<Response, ApiError> {
         if t.name.is_none() {
-            return Err(ApiError::method_not_allowed(
-                "PATCH is not allowed on a collection",
-            ));
+            return Err(ApiError::method_not_allowed("PATCH is not allowed on a collection"));
         }
         if t.sub.as_deref() == Some("scale") {
             let st = self.shared.lock();
-            let old = st.get(&t.res(), &t.key()).ok_or_else(|| {
-                ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or(""))
-            })?;
+            let old = st
+                .get(&t.res(), &t.key())
+                .ok_or_else(|| ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or("")))?;
             let scale = scale_of(&old);
             drop(st);
             let patched = machinery::patch(PatchKind::Merge, &scale, body, &t.rt, true)?;
@@ -1254,14 +1168,9 @@ impl Ctx<'_> {
                         ));
                     }
                     self.check_namespace(&st, t)?;
-                    let mut obj = machinery::server_side_apply(
-                        None, &config, &manager, force, &t.rt, &now, None,
-                    )
-                    .map_err(|e| apply_error(t, e))?;
-                    if t.rt.status_subresource
-                        && t.rt.kind != "Namespace"
-                        && t.rt.kind != "CustomResourceDefinition"
-                    {
+                    let mut obj =
+                        machinery::server_side_apply(None, &config, &manager, force, &t.rt, t.custom, &now, None)?;
+                    if t.rt.status_subresource && t.rt.kind != "Namespace" && t.rt.kind != "CustomResourceDefinition" {
                         if let Some(m) = obj.as_object_mut() {
                             m.remove("status");
                         }
@@ -1276,25 +1185,14 @@ impl Ctx<'_> {
                     return Ok(json_response(201, &at_version(&stored, &t.rt)));
                 }
                 Some(old) => {
-                    let new = machinery::server_side_apply(
-                        Some(&old),
-                        &config,
-                        &manager,
-                        force,
-                        &t.rt,
-                        &now,
-                        sub,
-                    )
-                    .map_err(|e| apply_error(t, e))?;
-                    let (obj, _) =
-                        self.write_update(&mut st, t, &old, new, &manager, &now, true)?;
+                    let new =
+                        machinery::server_side_apply(Some(&old), &config, &manager, force, &t.rt, t.custom, &now, sub)?;
+                    let (obj, _) = self.write_update(&mut st, t, &old, new, &manager, &now, true)?;
                     return Ok(json_response(200, &at_version(&obj, &t.rt)));
                 }
             }
         }
-        let old = old.ok_or_else(|| {
-            ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or(""))
-        })?;
+        let old = old.ok_or_else(|| ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or("")))?;
         let manager = self.manager("patch");
         let mut new = machinery::patch(kind, &old, body, &t.rt, t.custom)?;
         if !new.is_object() {
@@ -1317,9 +1215,9 @@ impl Ctx<'_> {
         let now = now_rfc3339();
         let manager = self.manager("scale");
         let mut st = self.shared.lock();
-        let old = st.get(&t.res(), &t.key()).ok_or_else(|| {
-            ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or(""))
-        })?;
+        let old = st
+            .get(&t.res(), &t.key())
+            .ok_or_else(|| ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or("")))?;
         let mut new = (*old).clone();
         new["spec"]["replicas"] = json!(replicas);
         meta_mut(&mut new).remove("resourceVersion");
@@ -1333,9 +1231,9 @@ impl Ctx<'_> {
 
     fn delete(&self, t: &Target, opts: &Value) -> Result<Response, ApiError> {
         let mut st = self.shared.lock();
-        let old = st.get(&t.res(), &t.key()).ok_or_else(|| {
-            ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or(""))
-        })?;
+        let old = st
+            .get(&t.res(), &t.key())
+            .ok_or_else(|| ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or("")))?;
         if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str) {
             if Some(uid) != meta_str(&old, "uid") {
                 return Err(ApiError::stale(
@@ -1345,10 +1243,7 @@ impl Ctx<'_> {
                 ));
             }
         }
-        if let Some(rv) = opts
-            .pointer("/preconditions/resourceVersion")
-            .and_then(Value::as_str)
-        {
+        if let Some(rv) = opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
             if Some(rv) != meta_str(&old, "resourceVersion") {
                 return Err(ApiError::stale(
                     &t.rt.group,
@@ -1366,11 +1261,7 @@ impl Ctx<'_> {
             .q
             .get("propagationPolicy")
             .map(str::to_owned)
-            .or_else(|| {
-                opts.get("propagationPolicy")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
+            .or_else(|| opts.get("propagationPolicy").and_then(Value::as_str).map(str::to_owned))
             .or_else(|| {
                 // Deprecated orphanDependents.
                 match opts.get("orphanDependents").and_then(Value::as_bool) {
@@ -1391,14 +1282,7 @@ impl Ctx<'_> {
 
     /// Deletes one object: immediately, or by marking it with a deletionTimestamp when
     /// finalizers (including `foregroundDeletion`) or namespace teardown must run first.
-    fn delete_one(
-        &self,
-        st: &mut State,
-        t: &Target,
-        old: &Value,
-        policy: &str,
-        dry: bool,
-    ) -> Value {
+    fn delete_one(&self, st: &mut State, t: &Target, old: &Value, policy: &str, dry: bool) -> Value {
         let mut finalizers: Vec<Value> = meta(old)
             .get("finalizers")
             .and_then(Value::as_array)
@@ -1406,10 +1290,7 @@ impl Ctx<'_> {
             .unwrap_or_default();
         let is_ns = t.rt.kind == "Namespace";
         let uid = meta_str(old, "uid").unwrap_or("").to_owned();
-        if policy == "Foreground"
-            && !finalizers.iter().any(|f| f == "foregroundDeletion")
-            && has_dependents(st, &uid)
-        {
+        if policy == "Foreground" && !finalizers.iter().any(|f| f == "foregroundDeletion") && has_dependents(st, &uid) {
             finalizers.push(json!("foregroundDeletion"));
         }
         if finalizers.is_empty() && !is_ns {
@@ -1449,9 +1330,10 @@ impl Ctx<'_> {
         }
         let stored = self.store(st, t, t.key(), marked);
         if is_ns {
-            let _ = self.shared.controller.send(ControllerMsg::NamespaceDeleted(
-                t.name.clone().unwrap_or_default(),
-            ));
+            let _ = self
+                .shared
+                .controller
+                .send(ControllerMsg::NamespaceDeleted(t.name.clone().unwrap_or_default()));
         }
         if policy == "Foreground" {
             let _ = self.shared.controller.send(ControllerMsg::CollectGarbage);
@@ -1485,18 +1367,11 @@ impl Ctx<'_> {
         let mut items = Vec::new();
         for (key, obj) in victims {
             let one = Target {
-                namespace: if t.rt.namespaced {
-                    Some(key.0.clone())
-                } else {
-                    None
-                },
+                namespace: if t.rt.namespaced { Some(key.0.clone()) } else { None },
                 name: Some(key.1.clone()),
                 ..t.clone_shallow()
             };
-            items.push(at_version(
-                &self.delete_one(&mut st, &one, &obj, &policy, dry),
-                &t.rt,
-            ));
+            items.push(at_version(&self.delete_one(&mut st, &one, &obj, &policy, dry), &t.rt));
         }
         Ok(json_response(
             200,
@@ -1514,18 +1389,6 @@ impl Target {
             sub: self.sub.clone(),
             custom: self.custom,
         }
-    }
-}
-
-fn apply_error(t: &Target, e: ApiError) -> ApiError {
-    if e.code == 409 {
-        let mut e = e;
-        if e.details.is_none() {
-            e.details = Some(json!({"name": t.name, "group": t.rt.group, "kind": t.rt.plural}));
-        }
-        e
-    } else {
-        e
     }
 }
 
@@ -1618,10 +1481,7 @@ fn decode_continue(token: &str, compacted: u64) -> Result<ObjKey, ApiError> {
     }
     Ok((
         v.get("ns").and_then(Value::as_str).unwrap_or("").to_owned(),
-        v.get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(bad)?
-            .to_owned(),
+        v.get("name").and_then(Value::as_str).ok_or_else(bad)?.to_owned(),
     ))
 }
 

@@ -56,11 +56,7 @@ struct Controllers {
 }
 
 /// Runs the controllers until the server is dropped.
-pub async fn run(
-    shared: Weak<Shared>,
-    mut rx: mpsc::UnboundedReceiver<ControllerMsg>,
-    delay: Duration,
-) {
+pub async fn run(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<ControllerMsg>, delay: Duration) {
     let mut c = Controllers {
         shared,
         delay,
@@ -69,9 +65,12 @@ pub async fn run(
         terminating: Vec::new(),
     };
     loop {
-        let next = c.due.values().min().copied().or_else(|| {
-            (!c.terminating.is_empty()).then(|| Instant::now() + Duration::from_millis(100))
-        });
+        let next = c
+            .due
+            .values()
+            .min()
+            .copied()
+            .or_else(|| (!c.terminating.is_empty()).then(|| Instant::now() + Duration::from_millis(100)));
         let msg = match next {
             Some(at) => tokio::select! {
                 m = rx.recv() => m.map(Some),
@@ -160,11 +159,7 @@ impl Controllers {
         }
         if rt.kind == "CustomResourceDefinition" {
             // Established shortly after creation; the kinds are served from then on.
-            let at = self
-                .seen
-                .entry(key.clone())
-                .or_insert((0, Instant::now()))
-                .1
+            let at = self.seen.entry(key.clone()).or_insert((0, Instant::now())).1
                 + self.delay.min(Duration::from_millis(50));
             if Instant::now() < at {
                 self.due.insert(key, at);
@@ -173,14 +168,8 @@ impl Controllers {
             }
             return;
         }
-        let generation = obj
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        let entry = self
-            .seen
-            .entry(key.clone())
-            .or_insert((generation, Instant::now()));
+        let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        let entry = self.seen.entry(key.clone()).or_insert((generation, Instant::now()));
         if entry.0 != generation {
             *entry = (generation, Instant::now());
         }
@@ -211,10 +200,7 @@ fn condition(ty: &str, status: &str, reason: &str, message: &str, now: &str) -> 
 /// Keeps the timestamps of conditions whose status/reason did not change, so that a
 /// status does not change on every reconcile.
 fn keep_times(old: Option<&Value>, mut new: Value) -> Value {
-    let Some(old_conds) = old
-        .and_then(|s| s.get("conditions"))
-        .and_then(Value::as_array)
-    else {
+    let Some(old_conds) = old.and_then(|s| s.get("conditions")).and_then(Value::as_array) else {
         return new;
     };
     if let Some(conds) = new.get_mut("conditions").and_then(Value::as_array_mut) {
@@ -237,10 +223,7 @@ fn keep_times(old: Option<&Value>, mut new: Value) -> Value {
 
 fn name_hash(obj: &Value) -> String {
     // A stable pod-template-hash-like suffix derived from the template.
-    let tpl = obj
-        .pointer("/spec/template")
-        .map(|t| t.to_string())
-        .unwrap_or_default();
+    let tpl = obj.pointer("/spec/template").map(|t| t.to_string()).unwrap_or_default();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in tpl.bytes() {
         h ^= b as u64;
@@ -253,36 +236,16 @@ fn name_hash(obj: &Value) -> String {
 }
 
 /// The status a real controller would eventually write, given readiness and fault.
-fn simulated_status(
-    rt: &ResourceType,
-    obj: &Value,
-    generation: i64,
-    ready: bool,
-    fault: &str,
-) -> Option<Value> {
+fn simulated_status(rt: &ResourceType, obj: &Value, generation: i64, ready: bool, fault: &str) -> Option<Value> {
     let now = now_rfc3339();
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let replicas = obj
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    let healthy = ready
-        && !matches!(
-            fault,
-            "never-ready" | "crash-loop" | "progress-deadline" | "fail"
-        );
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let replicas = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let healthy = ready && !matches!(fault, "never-ready" | "crash-loop" | "progress-deadline" | "fail");
     let old = obj.get("status");
     let status = match (rt.group.as_str(), rt.kind.as_str()) {
         ("apps", "Deployment") => {
             let rs = format!("{name}-{}", name_hash(obj));
-            let avail = if healthy || replicas == 0 {
-                replicas
-            } else {
-                0
-            };
+            let avail = if healthy || replicas == 0 { replicas } else { 0 };
             let mut s = json!({"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas});
             if avail > 0 {
                 s["readyReplicas"] = json!(avail);
@@ -356,7 +319,8 @@ fn simulated_status(
         }
         ("apps", "ReplicaSet") => {
             let avail = if healthy { replicas } else { 0 };
-            let mut s = json!({"observedGeneration": generation, "replicas": replicas, "fullyLabeledReplicas": replicas});
+            let mut s =
+                json!({"observedGeneration": generation, "replicas": replicas, "fullyLabeledReplicas": replicas});
             if avail > 0 {
                 s["readyReplicas"] = json!(avail);
                 s["availableReplicas"] = json!(avail);
@@ -369,17 +333,11 @@ fn simulated_status(
             } else if !ready || matches!(fault, "never-ready" | "crash-loop") {
                 json!({"active": 1, "startTime": old.and_then(|s| s.get("startTime")).cloned().unwrap_or(json!(now)), "ready": 0, "uncountedTerminatedPods": {}})
             } else if fault == "fail" {
-                let backoff = obj
-                    .pointer("/spec/backoffLimit")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(6);
+                let backoff = obj.pointer("/spec/backoffLimit").and_then(Value::as_i64).unwrap_or(6);
                 json!({"failed": backoff + 1, "startTime": old.and_then(|s| s.get("startTime")).cloned().unwrap_or(json!(now)), "ready": 0, "uncountedTerminatedPods": {},
                        "conditions": [condition("FailureTarget", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit", &now), condition("Failed", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit", &now)]})
             } else {
-                let completions = obj
-                    .pointer("/spec/completions")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(1);
+                let completions = obj.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1);
                 json!({"succeeded": completions, "startTime": old.and_then(|s| s.get("startTime")).cloned().unwrap_or(json!(now)), "completionTime": old.and_then(|s| s.get("completionTime")).cloned().unwrap_or(json!(now)), "ready": 0, "uncountedTerminatedPods": {},
                        "conditions": [condition("SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods", &now), condition("Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods", &now)]})
             }
@@ -464,11 +422,7 @@ fn establish_crd(st: &mut State, key: &Key, crd: &Value) {
         names
             .get(k)
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
     };
     let namespaced = crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster");
@@ -562,10 +516,7 @@ fn teardown_namespace(st: &mut State, ns: &str) -> bool {
         .collect();
     let mut remaining = 0;
     for res in namespaced {
-        let keys: Vec<(ObjKey, Arc<Value>)> = st
-            .list(&res, Some(ns))
-            .map(|(k, o)| (k.clone(), o.clone()))
-            .collect();
+        let keys: Vec<(ObjKey, Arc<Value>)> = st.list(&res, Some(ns)).map(|(k, o)| (k.clone(), o.clone())).collect();
         for (k, o) in keys {
             if k.0 != ns {
                 continue;
@@ -588,10 +539,7 @@ fn teardown_namespace(st: &mut State, ns: &str) -> bool {
         }
     }
     if remaining == 0 {
-        st.remove(
-            &(String::new(), "namespaces".into()),
-            &(String::new(), ns.to_owned()),
-        );
+        st.remove(&(String::new(), "namespaces".into()), &(String::new(), ns.to_owned()));
         true
     } else {
         false

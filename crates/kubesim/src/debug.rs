@@ -30,10 +30,7 @@ pub struct StatsSnapshot {
 impl StatsSnapshot {
     /// Requests of one verb across resources.
     pub fn verb(&self, verb: &str) -> u64 {
-        self.by_verb
-            .get(verb)
-            .map(|m| m.values().sum())
-            .unwrap_or(0)
+        self.by_verb.get(verb).map(|m| m.values().sum()).unwrap_or(0)
     }
 }
 
@@ -44,25 +41,16 @@ impl Stats {
         if write {
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
-        let mut m = self
-            .by_verb_resource
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut m = self.by_verb_resource.lock().unwrap_or_else(|e| e.into_inner());
         *m.entry((verb.to_owned(), resource.to_owned())).or_default() += 1;
     }
 
     /// Current counters.
     pub fn snapshot(&self) -> StatsSnapshot {
-        let m = self
-            .by_verb_resource
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let m = self.by_verb_resource.lock().unwrap_or_else(|e| e.into_inner());
         let mut by_verb: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for ((verb, res), n) in m.iter() {
-            by_verb
-                .entry(verb.clone())
-                .or_default()
-                .insert(res.clone(), *n);
+            by_verb.entry(verb.clone()).or_default().insert(res.clone(), *n);
         }
         StatsSnapshot {
             requests: self.requests.load(Ordering::Relaxed),
@@ -73,10 +61,7 @@ impl Stats {
 
     /// Zeroes every counter.
     pub fn reset(&self) {
-        self.by_verb_resource
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.by_verb_resource.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.writes.store(0, Ordering::Relaxed);
         self.requests.store(0, Ordering::Relaxed);
     }
@@ -124,19 +109,12 @@ impl Faults {
 
     /// Current configuration.
     pub fn get(&self) -> FaultConfig {
-        self.config
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.config.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Decides the latency and fault for a request with `verb`.
     pub fn decide(&self, verb: &str) -> (u64, Injected) {
-        let c = self
-            .config
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let c = self.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if !c.verbs.is_empty() && !c.verbs.iter().any(|v| v == verb) {
             return (0, Injected::None);
         }

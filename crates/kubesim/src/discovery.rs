@@ -8,16 +8,13 @@ use kubesim_schema::ResourceType;
 use serde_json::{Value, json};
 
 /// Media type of aggregated discovery responses.
-pub const AGGREGATED_V2: &str =
-    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// Whether the request's Accept header asks for aggregated discovery (v2).
 pub fn wants_aggregated(accept: &str) -> bool {
     accept.split(',').any(|part| {
         let p: Vec<&str> = part.split(';').map(str::trim).collect();
-        p.contains(&"g=apidiscovery.k8s.io")
-            && p.contains(&"v=v2")
-            && p.contains(&"as=APIGroupDiscoveryList")
+        p.contains(&"g=apidiscovery.k8s.io") && p.contains(&"v=v2") && p.contains(&"as=APIGroupDiscoveryList")
     })
 }
 
@@ -61,8 +58,7 @@ fn group_rank(group: &str) -> (usize, String) {
 fn by_group<'a>(
     types: impl Iterator<Item = &'a Arc<ResourceType>>,
 ) -> Vec<(String, BTreeMap<String, Vec<Arc<ResourceType>>>)> {
-    let mut groups: BTreeMap<(usize, String), (String, BTreeMap<String, Vec<Arc<ResourceType>>>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<(usize, String), (String, BTreeMap<String, Vec<Arc<ResourceType>>>)> = BTreeMap::new();
     for t in types {
         let e = groups
             .entry(group_rank(&t.group))
@@ -131,10 +127,7 @@ fn api_group(group: &str, versions: &BTreeMap<String, Vec<Arc<ResourceType>>>) -
 }
 
 /// `/apis/{group}` (legacy form).
-pub fn single_group<'a>(
-    types: impl Iterator<Item = &'a Arc<ResourceType>>,
-    group: &str,
-) -> Option<Value> {
+pub fn single_group<'a>(types: impl Iterator<Item = &'a Arc<ResourceType>>, group: &str) -> Option<Value> {
     by_group(types)
         .into_iter()
         .find(|(g, _)| g == group)
@@ -152,9 +145,7 @@ pub fn resource_list<'a>(
     group: &str,
     version: &str,
 ) -> Option<Value> {
-    let matching: Vec<&Arc<ResourceType>> = types
-        .filter(|t| t.group == group && t.version == version)
-        .collect();
+    let matching: Vec<&Arc<ResourceType>> = types.filter(|t| t.group == group && t.version == version).collect();
     if matching.is_empty() {
         return None;
     }
@@ -173,9 +164,7 @@ pub fn resource_list<'a>(
     } else {
         format!("{group}/{version}")
     };
-    Some(
-        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
-    )
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
 }
 
 /// Aggregated discovery for `/api` (`core = true`) or `/apis`.
@@ -187,10 +176,7 @@ pub fn aggregated<'a>(types: impl Iterator<Item = &'a Arc<ResourceType>>, core: 
             let vs: Vec<Value> = sorted_versions(&versions)
                 .into_iter()
                 .map(|v| {
-                    let resources: Vec<Value> = versions[&v]
-                        .iter()
-                        .map(|t| aggregated_resource(t))
-                        .collect();
+                    let resources: Vec<Value> = versions[&v].iter().map(|t| aggregated_resource(t)).collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();
@@ -263,16 +249,11 @@ mod tests {
             .iter()
             .map(|r| r["name"].as_str().unwrap())
             .collect();
-        assert!(
-            rs.contains(&"deployments")
-                && rs.contains(&"deployments/status")
-                && rs.contains(&"deployments/scale")
-        );
+        assert!(rs.contains(&"deployments") && rs.contains(&"deployments/status") && rs.contains(&"deployments/scale"));
         let agg = aggregated(types.iter(), true);
         assert_eq!(agg["items"][0]["metadata"]["name"], "");
         assert!(
-            version_priority("v2") > version_priority("v1")
-                && version_priority("v1") > version_priority("v1beta1")
+            version_priority("v2") > version_priority("v1") && version_priority("v1") > version_priority("v1beta1")
         );
     }
 }

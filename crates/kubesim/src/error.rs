@@ -73,13 +73,7 @@ impl ApiError {
     }
 
     /// 409 Conflict raised by server-side apply (message from the field manager).
-    pub fn apply_conflict(
-        group: &str,
-        plural: &str,
-        name: &str,
-        message: String,
-        causes: Vec<Value>,
-    ) -> Self {
+    pub fn apply_conflict(group: &str, plural: &str, name: &str, message: String, causes: Vec<Value>) -> Self {
         let mut e = Self::new(409, "Conflict", message).with_details(group, plural, name);
         if let Some(d) = e.details.as_mut() {
             d["causes"] = Value::Array(causes);
@@ -88,13 +82,7 @@ impl ApiError {
     }
 
     /// 422 Invalid with field causes.
-    pub fn invalid(
-        group: &str,
-        kind: &str,
-        name: &str,
-        message: String,
-        causes: Vec<Value>,
-    ) -> Self {
+    pub fn invalid(group: &str, kind: &str, name: &str, message: String, causes: Vec<Value>) -> Self {
         let mut e = Self::new(422, "Invalid", message).with_details(group, kind, name);
         if let Some(d) = e.details.as_mut() {
             d["causes"] = Value::Array(causes);
@@ -119,11 +107,7 @@ impl ApiError {
 
     /// 404 for a path no resource serves.
     pub fn no_route() -> Self {
-        Self::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
+        Self::new(404, "NotFound", "the server could not find the requested resource")
     }
 
     /// 405 for a verb a resource does not support.

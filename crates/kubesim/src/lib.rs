@@ -135,9 +135,7 @@ fn make_tls() -> Result<Tls, KubeSimError> {
         "kubernetes.default.svc".to_owned(),
     ])
     .map_err(|e| err(&e))?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "kubesim");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "kubesim");
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let cert = params.signed_by(&key, &issuer).map_err(|e| err(&e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -174,13 +172,12 @@ fn add_namespace(st: &mut state::State, name: &str) {
 impl KubeSim {
     /// Starts serving on the current tokio runtime.
     pub async fn start(config: Config) -> Result<KubeSim, KubeSimError> {
-        let listener =
-            TcpListener::bind(config.addr)
-                .await
-                .map_err(|source| KubeSimError::Bind {
-                    addr: config.addr,
-                    source,
-                })?;
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| KubeSimError::Bind {
+                addr: config.addr,
+                source,
+            })?;
         let addr = listener.local_addr().map_err(|source| KubeSimError::Bind {
             addr: config.addr,
             source,
@@ -207,15 +204,9 @@ impl KubeSim {
             server_address: addr.to_string(),
             drop_watches: drop_tx,
         });
-        tokio::spawn(controllers::run(
-            Arc::downgrade(&shared),
-            ctl_rx,
-            config.ready_delay,
-        ));
+        tokio::spawn(controllers::run(Arc::downgrade(&shared), ctl_rx, config.ready_delay));
 
-        let router = axum::Router::new()
-            .fallback(api::handle)
-            .with_state(shared.clone());
+        let router = axum::Router::new().fallback(api::handle).with_state(shared.clone());
         let (stop, mut stopped) = watch::channel(false);
         let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
         tokio::spawn(async move {
@@ -310,8 +301,7 @@ impl KubeSim {
     pub fn kubeconfig(&self) -> String {
         let mut cluster = json!({"server": self.url});
         if let Some(ca) = &self.ca_pem {
-            cluster["certificate-authority-data"] =
-                json!(base64::engine::general_purpose::STANDARD.encode(ca));
+            cluster["certificate-authority-data"] = json!(base64::engine::general_purpose::STANDARD.encode(ca));
         }
         let mut user = json!({});
         if let Some(t) = &self.token {
@@ -390,12 +380,7 @@ impl KubeSim {
 impl Drop for KubeSim {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        if let Some(h) = self
-            .runtime
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some(h) = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).take() {
             // The runtime thread ends once it sees the stop signal.
             let _ = h.join();
         }

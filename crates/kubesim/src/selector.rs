@@ -97,15 +97,9 @@ impl LabelSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 Requirement::Eq(check_key(k, raw)?, v.trim().to_owned())
             } else if let Some(idx) = part.find(" notin ") {
-                Requirement::NotIn(
-                    check_key(&part[..idx], raw)?,
-                    parse_set(&part[idx + 7..], raw)?,
-                )
+                Requirement::NotIn(check_key(&part[..idx], raw)?, parse_set(&part[idx + 7..], raw)?)
             } else if let Some(idx) = part.find(" in ") {
-                Requirement::In(
-                    check_key(&part[..idx], raw)?,
-                    parse_set(&part[idx + 4..], raw)?,
-                )
+                Requirement::In(check_key(&part[..idx], raw)?, parse_set(&part[idx + 4..], raw)?)
             } else {
                 Requirement::Exists(check_key(part, raw)?)
             };
@@ -170,9 +164,7 @@ impl FieldSelector {
                 "involvedObject.namespace",
             ];
             if !SUPPORTED.contains(&k) {
-                return Err(ApiError::bad_request(format!(
-                    "field label not supported: {k}"
-                )));
+                return Err(ApiError::bad_request(format!("field label not supported: {k}")));
             }
             reqs.push((k.to_owned(), eq, v.trim().to_owned()));
         }
@@ -223,11 +215,7 @@ mod tests {
             ("missing!=x", true),
             ("", true),
         ] {
-            assert_eq!(
-                LabelSelector::parse(sel).unwrap().matches(&o),
-                want,
-                "{sel}"
-            );
+            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&o), want, "{sel}");
         }
         assert!(LabelSelector::parse("a in b").is_err());
         assert!(LabelSelector::parse("bad key=1").is_err());
@@ -237,15 +225,9 @@ mod tests {
     fn field_selector() {
         let o = obj(json!({}));
         assert!(FieldSelector::parse("metadata.name=a").unwrap().matches(&o));
-        assert!(
-            !FieldSelector::parse("metadata.namespace!=ns")
-                .unwrap()
-                .matches(&o)
-        );
+        assert!(!FieldSelector::parse("metadata.namespace!=ns").unwrap().matches(&o));
         assert_eq!(
-            FieldSelector::parse("metadata.name=a")
-                .unwrap()
-                .pinned_name(),
+            FieldSelector::parse("metadata.name=a").unwrap().pinned_name(),
             Some("a")
         );
         assert!(FieldSelector::parse("spec.replicas=1").is_err());

@@ -89,10 +89,7 @@ impl State {
     pub fn new(history_cap: usize) -> State {
         let mut types = BTreeMap::new();
         for t in builtin_types() {
-            types.insert(
-                (t.group.clone(), t.version.clone(), t.plural.clone()),
-                Arc::new(t),
-            );
+            types.insert((t.group.clone(), t.version.clone(), t.plural.clone()), Arc::new(t));
         }
         let (events, _) = broadcast::channel(65536);
         State {
@@ -247,9 +244,7 @@ impl State {
     pub fn allocate_ip(&mut self, requested: Option<&str>) -> Result<String, String> {
         if let Some(ip) = requested {
             if self.allocated_ips.contains(ip) {
-                return Err(format!(
-                    "failed to allocate IP {ip}: provided IP is already allocated"
-                ));
+                return Err(format!("failed to allocate IP {ip}: provided IP is already allocated"));
             }
             self.allocated_ips.insert(ip.to_owned());
             return Ok(ip.to_owned());
