@@ -270,23 +270,26 @@ async fn serve(shared: &Arc<Shared>, req: Request, is_debug: bool) -> Result<Res
                 .map(|v| json_response(200, &v))
                 .ok_or_else(ApiError::no_route)
         }
-        Route::OpenApiV3Index => {
-            let st = shared.lock();
-            let types: Vec<ResourceType> = st.types.values().map(|t| (**t).clone()).collect();
-            Ok(json_response(200, &crate::openapi::index(&types)))
-        }
-        Route::OpenApiV3(gv) => {
-            let st = shared.lock();
-            let types: Vec<ResourceType> = st.types.values().map(|t| (**t).clone()).collect();
-            crate::openapi::group_version(&types, &gv)
-                .map(|v| json_response(200, &v))
-                .ok_or_else(ApiError::no_route)
+        Route::OpenApiV3Index | Route::OpenApiV3(_) => {
+            // Documents are cached per set of served types (see crate::openapi).
+            let types: Vec<Arc<ResourceType>> = shared.lock().types.values().cloned().collect();
+            let path = match &route {
+                Route::OpenApiV3(gv) => Some(gv.as_str()),
+                _ => None,
+            };
+            let body = crate::openapi::cached(&types, path).ok_or_else(ApiError::no_route)?;
+            Ok(Response::builder()
+                .status(200)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .unwrap_or_default())
         }
         Route::Debug(what) => debug_endpoint(shared, &parts.method, &what, &body),
         Route::Resource(t) => {
             let ctx = Ctx {
                 shared,
                 q: &q,
+                accept: &accept,
                 user_agent: parts
                     .headers
                     .get(header::USER_AGENT)
@@ -458,6 +461,8 @@ fn debug_endpoint(shared: &Arc<Shared>, method: &Method, what: &str, body: &Byte
 struct Ctx<'a> {
     shared: &'a Arc<Shared>,
     q: &'a Query,
+    /// The Accept header (`as=Table` asks for server-side printing, see [`crate::table`]).
+    accept: &'a str,
     user_agent: String,
 }
 
@@ -611,12 +616,22 @@ impl Ctx<'_> {
     }
 
     fn get(&self, t: &Target) -> Result<Response, ApiError> {
-        let st = self.shared.lock();
-        let obj = st
+        // Only the Arc is taken under the lock: copying and serialising happen after it is
+        // released, so concurrent requests do not queue behind JSON encoding.
+        let obj = self
+            .shared
+            .lock()
             .get(&t.res(), &t.key())
             .ok_or_else(|| ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or("")))?;
         if t.sub.as_deref() == Some("scale") {
             return Ok(json_response(200, &scale_of(&obj)));
+        }
+        if let Some(v) = crate::table::wanted(self.accept).filter(|_| t.sub.is_none()) {
+            let include = crate::table::Include::parse(self.q.get("includeObject"));
+            return Ok(json_response(
+                200,
+                &crate::table::object(&t.rt, &at_version(&obj, &t.rt), include, v),
+            ));
         }
         Ok(json_response(200, &at_version(&obj, &t.rt)))
     }
@@ -635,7 +650,8 @@ impl Ctx<'_> {
             Some(c) => Some(decode_continue(c, st.compacted_rv)?),
             None => None,
         };
-        let mut items = Vec::new();
+        // Only Arcs are collected under the lock; the copies are made after it is released.
+        let mut items: Vec<Arc<Value>> = Vec::new();
         let mut next: Option<ObjKey> = None;
         let mut remaining = 0usize;
         for (k, obj) in st.list(&t.res(), t.namespace.as_deref()) {
@@ -649,7 +665,7 @@ impl Ctx<'_> {
                 remaining += 1;
                 continue;
             }
-            items.push(at_version(obj, &t.rt));
+            items.push(obj.clone());
             if items.len() == limit {
                 next = Some(k.clone());
             }
@@ -660,6 +676,15 @@ impl Ctx<'_> {
                 metadata["continue"] = json!(encode_continue(&k, st.rv));
                 metadata["remainingItemCount"] = json!(remaining);
             }
+        }
+        drop(st);
+        let items: Vec<Value> = items.iter().map(|o| at_version(o, &t.rt)).collect();
+        if let Some(v) = crate::table::wanted(self.accept) {
+            let include = crate::table::Include::parse(self.q.get("includeObject"));
+            return Ok(json_response(
+                200,
+                &crate::table::list(&t.rt, &items, metadata, include, v),
+            ));
         }
         Ok(json_response(
             200,
@@ -1357,7 +1382,7 @@ impl Ctx<'_> {
             .or_else(|| opts.get("propagationPolicy").and_then(Value::as_str))
             .unwrap_or("Background")
             .to_owned();
-        let dry = self.q.dry_run();
+        let dry = self.q.dry_run() || body_dry_run(opts);
         let mut st = self.shared.lock();
         let victims: Vec<(ObjKey, Arc<Value>)> = st
             .list(&t.res(), t.namespace.as_deref())
@@ -1390,6 +1415,13 @@ impl Target {
             custom: self.custom,
         }
     }
+}
+
+/// `DeleteOptions.dryRun: ["All"]` in a request body.
+fn body_dry_run(opts: &Value) -> bool {
+    opts.get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|v| v == "All"))
 }
 
 /// The autoscaling/v1 Scale view of a workload.
