@@ -200,8 +200,7 @@ impl FieldSet {
             m.insert(".".to_string(), Value::Object(Map::new()));
         }
         // Members and children interleaved in one sorted sequence.
-        let keys: BTreeSet<&PathElement> =
-            self.members.iter().chain(self.children.keys()).collect();
+        let keys: BTreeSet<&PathElement> = self.members.iter().chain(self.children.keys()).collect();
         for pe in keys {
             let v = match self.children.get(pe) {
                 Some(c) => c.fields_v1_object(self.members.contains(pe)),

@@ -16,8 +16,8 @@ pub fn json_merge_patch(target: &Value, patch: &Value) -> Value {
 /// Applies an RFC 6902 JSON patch (a list of operations). The patch is
 /// atomic: on error the target is untouched (a new value is returned).
 pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
-    let ops: json_patch::Patch = serde_json::from_value(patch.clone())
-        .map_err(|e| PatchError::InvalidJsonPatch(e.to_string()))?;
+    let ops: json_patch::Patch =
+        serde_json::from_value(patch.clone()).map_err(|e| PatchError::InvalidJsonPatch(e.to_string()))?;
     let mut doc = target.clone();
     json_patch::patch(&mut doc, &ops).map_err(|e| PatchError::JsonPatchFailed(e.to_string()))?;
     Ok(doc)

@@ -73,9 +73,8 @@ mod typed;
 pub use fieldset::{FieldSet, FieldsV1Error};
 pub use json::{json_merge_patch, json_patch};
 pub use managed::{
-    ApplyError, BEFORE_FIRST_APPLY, Conflict, ConflictCause, LAST_APPLIED_ANNOTATION,
-    ManagedFieldsEntry, ManagerOptions, Operation, Scope, apply, read_managed_fields,
-    record_update, write_managed_fields,
+    ApplyError, BEFORE_FIRST_APPLY, Conflict, ConflictCause, LAST_APPLIED_ANNOTATION, ManagedFieldsEntry,
+    ManagerOptions, Operation, Scope, apply, read_managed_fields, record_update, write_managed_fields,
 };
 pub use path::{FieldPath, PathElement};
 pub use schema::{AtomicListsSchema, BuiltinSchema, KeyField, ListKind, MapKind, Schema};

@@ -82,9 +82,7 @@ impl ManagedFieldsEntry {
     /// Decodes one entry. `fieldsType` must be `FieldsV1` when present.
     pub fn from_value(v: &Value) -> Result<Self, ApplyError> {
         let bad = |m: String| ApplyError::InvalidManagedFields(m);
-        let o = v
-            .as_object()
-            .ok_or_else(|| bad("entry is not an object".into()))?;
+        let o = v.as_object().ok_or_else(|| bad("entry is not an object".into()))?;
         let s = |k: &str| -> Result<Option<String>, ApplyError> {
             match o.get(k) {
                 None | Some(Value::Null) => Ok(None),
@@ -189,9 +187,7 @@ pub fn write_managed_fields(obj: &mut Value, mut entries: Vec<ManagedFieldsEntry
         }
         return;
     }
-    let md = o
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
+    let md = o.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
     if !md.is_object() {
         *md = Value::Object(Map::new());
     }
@@ -407,13 +403,8 @@ pub fn apply(
     let cfg = config
         .as_object()
         .ok_or_else(|| ApplyError::InvalidConfig("must be a JSON object".into()))?;
-    if config
-        .pointer("/metadata/managedFields")
-        .is_some_and(|v| !v.is_null())
-    {
-        return Err(ApplyError::InvalidConfig(
-            "metadata.managedFields must be nil".into(),
-        ));
+    if config.pointer("/metadata/managedFields").is_some_and(|v| !v.is_null()) {
+        return Err(ApplyError::InvalidConfig("metadata.managedFields must be nil".into()));
     }
     let api_version = cfg
         .get("apiVersion")
@@ -421,25 +412,16 @@ pub fn apply(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApplyError::InvalidConfig("apiVersion must be set".into()))?;
     if manager.is_empty() {
-        return Err(ApplyError::InvalidConfig(
-            "fieldManager is required for apply".into(),
-        ));
+        return Err(ApplyError::InvalidConfig("fieldManager is required for apply".into()));
     }
     if let Some(l) = live
         && !l.is_object()
     {
-        return Err(ApplyError::InvalidObject(
-            "live object is not a JSON object".into(),
-        ));
+        return Err(ApplyError::InvalidObject("live object is not a JSON object".into()));
     }
 
-    let mut entries = live
-        .map(read_managed_fields)
-        .transpose()?
-        .unwrap_or_default();
-    let live_obj = live
-        .map(without_managed_fields)
-        .unwrap_or_else(|| json!({}));
+    let mut entries = live.map(read_managed_fields).transpose()?.unwrap_or_default();
+    let live_obj = live.map(without_managed_fields).unwrap_or_else(|| json!({}));
 
     // An object written without field tracking: its existing fields belong to
     // a synthetic updater, so that apply can still detect conflicts on them.
@@ -507,14 +489,7 @@ pub fn apply(
         };
         let remaining: Vec<(usize, FieldSet)> = conflicts
             .iter()
-            .map(|(j, s)| {
-                (
-                    *j,
-                    allowed
-                        .as_ref()
-                        .map_or_else(|| s.clone(), |a| s.difference(a)),
-                )
-            })
+            .map(|(j, s)| (*j, allowed.as_ref().map_or_else(|| s.clone(), |a| s.difference(a))))
             .filter(|(_, s)| !s.is_empty())
             .collect();
         if !remaining.is_empty() {
@@ -615,11 +590,7 @@ fn sorted(v: &Value) -> Value {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            Value::Object(
-                keys.into_iter()
-                    .map(|k| (k.clone(), sorted(&m[k])))
-                    .collect(),
-            )
+            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
         }
         Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
         other => other.clone(),
@@ -642,9 +613,7 @@ pub fn record_update(
     opts: &ManagerOptions<'_>,
 ) -> Result<(), ApplyError> {
     if !new.is_object() {
-        return Err(ApplyError::InvalidObject(
-            "new object is not a JSON object".into(),
-        ));
+        return Err(ApplyError::InvalidObject("new object is not a JSON object".into()));
     }
     let api_version = new
         .get("apiVersion")
@@ -653,10 +622,7 @@ pub fn record_update(
         .unwrap_or_default()
         .to_string();
 
-    let from_old = || {
-        old.and_then(|o| read_managed_fields(o).ok())
-            .unwrap_or_default()
-    };
+    let from_old = || old.and_then(|o| read_managed_fields(o).ok()).unwrap_or_default();
     let mut entries = match new.pointer("/metadata/managedFields") {
         Some(Value::Array(a)) if a.len() == 1 && a[0].as_object().is_some_and(Map::is_empty) => {
             write_managed_fields(new, Vec::new());

@@ -71,13 +71,10 @@ impl PathElement {
         match prefix {
             "f" => Ok(PathElement::Field(rest.to_string())),
             "k" => {
-                let v: Value = serde_json::from_str(rest)
-                    .map_err(|e| format!("invalid fieldsV1 key {s:?}: {e}"))?;
+                let v: Value = serde_json::from_str(rest).map_err(|e| format!("invalid fieldsV1 key {s:?}: {e}"))?;
                 match v {
                     Value::Object(m) => Ok(PathElement::key(m.into_iter().collect())),
-                    _ => Err(format!(
-                        "invalid fieldsV1 key {s:?}: k: needs a JSON object"
-                    )),
+                    _ => Err(format!("invalid fieldsV1 key {s:?}: k: needs a JSON object")),
                 }
             }
             "v" => serde_json::from_str(rest)
@@ -203,12 +200,7 @@ impl FieldPath {
     /// Convenience constructor for a path made only of field names,
     /// e.g. `FieldPath::fields(&["spec", "replicas"])`.
     pub fn fields(names: &[&str]) -> Self {
-        FieldPath(
-            names
-                .iter()
-                .map(|n| PathElement::Field((*n).to_string()))
-                .collect(),
-        )
+        FieldPath(names.iter().map(|n| PathElement::Field((*n).to_string())).collect())
     }
 }
 
@@ -238,10 +230,7 @@ mod tests {
         assert_eq!(PathElement::from_fields_v1_key(&s).unwrap(), k);
         let v = PathElement::Value(json!("example.com/fin"));
         assert_eq!(v.to_fields_v1_key(), r#"v:"example.com/fin""#);
-        assert_eq!(
-            PathElement::from_fields_v1_key(&v.to_fields_v1_key()).unwrap(),
-            v
-        );
+        assert_eq!(PathElement::from_fields_v1_key(&v.to_fields_v1_key()).unwrap(), v);
         assert!(PathElement::from_fields_v1_key("x:1").is_err());
         assert!(PathElement::from_fields_v1_key("k:[1]").is_err());
         assert!(PathElement::from_fields_v1_key("nocolon").is_err());

@@ -107,9 +107,7 @@ impl Schema for AtomicListsSchema {
 /// Metadata maps are the same for every kind.
 fn granular_metadata_map(path: &[String]) -> Option<MapKind> {
     match path {
-        [m, f] if m == "metadata" && (f == "labels" || f == "annotations") => {
-            Some(MapKind::Granular)
-        }
+        [m, f] if m == "metadata" && (f == "labels" || f == "annotations") => Some(MapKind::Granular),
         _ => None,
     }
 }
@@ -139,10 +137,7 @@ impl BuiltinSchema {
 }
 
 fn is_container_list(name: &str) -> bool {
-    matches!(
-        name,
-        "containers" | "initContainers" | "ephemeralContainers"
-    )
+    matches!(name, "containers" | "initContainers" | "ephemeralContainers")
 }
 
 impl Schema for BuiltinSchema {
@@ -162,22 +157,17 @@ impl Schema for BuiltinSchema {
                 KeyField::with_default("protocol", json!("TCP")),
             ]),
             // Service spec.ports: SMP merges by `port`, SSA keys by port+protocol.
-            "ports" if parents.len() == 1 && parent == Some("spec") && self.is_kind("Service") => {
-                ListKind::Map(vec![
-                    KeyField::new("port"),
-                    KeyField::with_default("protocol", json!("TCP")),
-                ])
-            }
-            "volumes" | "imagePullSecrets" | "schedulingGates" | "resourceClaims"
-                if parent == Some("spec") =>
-            {
+            "ports" if parents.len() == 1 && parent == Some("spec") && self.is_kind("Service") => ListKind::Map(vec![
+                KeyField::new("port"),
+                KeyField::with_default("protocol", json!("TCP")),
+            ]),
+            "volumes" | "imagePullSecrets" | "schedulingGates" | "resourceClaims" if parent == Some("spec") => {
                 by("name")
             }
             "hostAliases" if parent == Some("spec") => by("ip"),
-            "topologySpreadConstraints" if parent == Some("spec") => ListKind::Map(vec![
-                KeyField::new("topologyKey"),
-                KeyField::new("whenUnsatisfiable"),
-            ]),
+            "topologySpreadConstraints" if parent == Some("spec") => {
+                ListKind::Map(vec![KeyField::new("topologyKey"), KeyField::new("whenUnsatisfiable")])
+            }
             "conditions" => by("type"),
             "ownerReferences" if parents.len() == 1 && parent == Some("metadata") => by("uid"),
             "finalizers" if parents.len() == 1 && parent == Some("metadata") => ListKind::Set,
@@ -266,10 +256,7 @@ mod tests {
             ListKind::Map(keys) => assert_eq!(keys[0].name, "port"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            svc.list_kind(&p(&["metadata", "finalizers"])),
-            ListKind::Set
-        );
+        assert_eq!(svc.list_kind(&p(&["metadata", "finalizers"])), ListKind::Set);
         assert_eq!(
             svc.list_kind(&p(&["spec", "template", "spec", "containers", "args"])),
             ListKind::Atomic

@@ -30,17 +30,13 @@ const DELETE_FROM_PRIMITIVE_LIST: &str = "$deleteFromPrimitiveList/";
 const SET_ELEMENT_ORDER: &str = "$setElementOrder/";
 
 /// Applies a strategic merge patch to `original`.
-pub fn strategic_merge_patch(
-    original: &Value,
-    patch: &Value,
-    schema: &dyn Schema,
-) -> Result<Value, PatchError> {
+pub fn strategic_merge_patch(original: &Value, patch: &Value, schema: &dyn Schema) -> Result<Value, PatchError> {
     let orig = original
         .as_object()
         .ok_or_else(|| PatchError::InvalidPatch("original object is not a JSON object".into()))?;
-    let p = patch.as_object().ok_or_else(|| {
-        PatchError::InvalidPatch("strategic merge patch must be a JSON object".into())
-    })?;
+    let p = patch
+        .as_object()
+        .ok_or_else(|| PatchError::InvalidPatch("strategic merge patch must be a JSON object".into()))?;
     let mut out = orig.clone();
     let mut names = Vec::new();
     match merge_map(&mut out, p, &mut names, schema)? {
@@ -91,16 +87,13 @@ fn merge_map(
     }
 
     if let Some(rk) = patch.get(RETAIN_KEYS) {
-        let keys = rk.as_array().ok_or_else(|| {
-            PatchError::InvalidPatch(format!("$retainKeys must be a list at {}", at(names)))
-        })?;
+        let keys = rk
+            .as_array()
+            .ok_or_else(|| PatchError::InvalidPatch(format!("$retainKeys must be a list at {}", at(names))))?;
         let mut keep = Vec::with_capacity(keys.len());
         for k in keys {
             keep.push(k.as_str().ok_or_else(|| {
-                PatchError::InvalidPatch(format!(
-                    "$retainKeys entries must be strings at {}",
-                    at(names)
-                ))
+                PatchError::InvalidPatch(format!("$retainKeys entries must be strings at {}", at(names)))
             })?);
         }
         orig.retain(|k, _| keep.contains(&k.as_str()));
@@ -110,9 +103,9 @@ fn merge_map(
     // delete and re-add in one go.
     for (k, v) in patch {
         if let Some(field) = k.strip_prefix(DELETE_FROM_PRIMITIVE_LIST) {
-            let values = v.as_array().ok_or_else(|| {
-                PatchError::InvalidPatch(format!("{k} must be a list at {}", at(names)))
-            })?;
+            let values = v
+                .as_array()
+                .ok_or_else(|| PatchError::InvalidPatch(format!("{k} must be a list at {}", at(names))))?;
             if let Some(Value::Array(items)) = orig.get_mut(field) {
                 items.retain(|i| !values.contains(i));
             }
@@ -125,9 +118,9 @@ fn merge_map(
             continue;
         }
         if let Some(field) = k.strip_prefix(SET_ELEMENT_ORDER) {
-            let order = v.as_array().ok_or_else(|| {
-                PatchError::InvalidPatch(format!("{k} must be a list at {}", at(names)))
-            })?;
+            let order = v
+                .as_array()
+                .ok_or_else(|| PatchError::InvalidPatch(format!("{k} must be a list at {}", at(names))))?;
             orders.push((field.to_string(), order));
             continue;
         }
@@ -274,9 +267,7 @@ fn merge_list(
                         out.retain(|o| o.get(key) != Some(kv));
                     }
                     None => merge_item(&mut out, pos, pm, names, schema)?,
-                    Some(Value::String(s)) if s == "merge" => {
-                        merge_item(&mut out, pos, pm, names, schema)?
-                    }
+                    Some(Value::String(s)) if s == "merge" => merge_item(&mut out, pos, pm, names, schema)?,
                     Some(other) => {
                         return Err(PatchError::InvalidPatch(format!(
                             "unknown $patch directive {other} in list at {}",

@@ -64,10 +64,7 @@ pub(crate) fn item_element(item: &Value, kind: &ListKind) -> Result<PathElement,
                     None => match &k.default {
                         Some(d) => pairs.push((k.name.clone(), d.clone())),
                         None => {
-                            return Err(format!(
-                                "associative list item omits key field {:?}: {item}",
-                                k.name
-                            ));
+                            return Err(format!("associative list item omits key field {:?}: {item}", k.name));
                         }
                     },
                 }
@@ -75,9 +72,7 @@ pub(crate) fn item_element(item: &Value, kind: &ListKind) -> Result<PathElement,
             Ok(PathElement::key(pairs))
         }
         ListKind::Set => match item {
-            Value::Object(_) | Value::Array(_) => {
-                Err(format!("set list item is not a scalar: {item}"))
-            }
+            Value::Object(_) | Value::Array(_) => Err(format!("set list item is not a scalar: {item}")),
             v => Ok(PathElement::Value(v.clone())),
         },
         ListKind::Atomic => Err("atomic lists have no item identity".to_string()),
@@ -238,12 +233,7 @@ fn is_empty_container(v: Option<&Value>) -> bool {
     }
 }
 
-fn compare_leaf(
-    lhs: Option<&Value>,
-    rhs: Option<&Value>,
-    path: &[PathElement],
-    c: &mut Comparison,
-) {
+fn compare_leaf(lhs: Option<&Value>, rhs: Option<&Value>, path: &[PathElement], c: &mut Comparison) {
     match (lhs, rhs) {
         (None, Some(_)) => c.added.insert(path),
         (Some(_), None) => c.removed.insert(path),
@@ -309,14 +299,7 @@ fn compare_at(
             pes.extend(rp.iter().filter(|p| !lmap.contains_key(p)));
             for pe in pes {
                 pos.path.push(pe.clone());
-                compare_at(
-                    lmap.get(pe).copied(),
-                    rmap.get(pe).copied(),
-                    pos,
-                    true,
-                    schema,
-                    c,
-                );
+                compare_at(lmap.get(pe).copied(), rmap.get(pe).copied(), pos, true, schema, c);
                 pos.path.pop();
             }
             post_item(lhs, rhs, &pos.path, c);
@@ -344,11 +327,7 @@ fn post_item(lhs: Option<&Value>, rhs: Option<&Value>, path: &[PathElement], c: 
 /// shared items around them.
 ///
 /// Fails when the configuration has un-keyable or duplicate list items.
-pub(crate) fn merge_apply(
-    live: &Value,
-    config: &Value,
-    schema: &dyn Schema,
-) -> Result<Value, String> {
+pub(crate) fn merge_apply(live: &Value, config: &Value, schema: &dyn Schema) -> Result<Value, String> {
     merge_at(Some(live), config, &mut Pos::root(), false, schema)
 }
 
@@ -381,8 +360,7 @@ fn merge_at(
             if kind == ListKind::Atomic {
                 return Ok(cfg.clone());
             }
-            let cpes =
-                list_elements(citems, &kind).map_err(|e| format!("{}: {e}", display(&pos.path)))?;
+            let cpes = list_elements(citems, &kind).map_err(|e| format!("{}: {e}", display(&pos.path)))?;
             let litems: &[Value] = match live {
                 Some(Value::Array(a)) => a,
                 _ => &[],
@@ -392,10 +370,8 @@ fn merge_at(
                 Ok(p) => (litems, p),
                 Err(_) => (&[][..], Vec::new()),
             };
-            let cidx: BTreeMap<&PathElement, usize> =
-                cpes.iter().enumerate().map(|(i, p)| (p, i)).collect();
-            let lidx: BTreeMap<&PathElement, usize> =
-                lpes.iter().enumerate().map(|(i, p)| (p, i)).collect();
+            let cidx: BTreeMap<&PathElement, usize> = cpes.iter().enumerate().map(|(i, p)| (p, i)).collect();
+            let lidx: BTreeMap<&PathElement, usize> = lpes.iter().enumerate().map(|(i, p)| (p, i)).collect();
             let mut out = Vec::with_capacity(litems.len() + citems.len());
             let (mut li, mut ri) = (0, 0);
             while li < lpes.len() || ri < cpes.len() {
@@ -449,13 +425,7 @@ pub(crate) fn remove_paths(value: &mut Value, set: &FieldSet, config: &Value, sc
     remove_at(value, set, Some(config), &mut Pos::root(), schema);
 }
 
-fn remove_at(
-    value: &mut Value,
-    set: &FieldSet,
-    cfg: Option<&Value>,
-    pos: &mut Pos,
-    schema: &dyn Schema,
-) {
+fn remove_at(value: &mut Value, set: &FieldSet, cfg: Option<&Value>, pos: &mut Pos, schema: &dyn Schema) {
     match value {
         Value::Object(m) => {
             let keys: Vec<String> = m.keys().cloned().collect();
@@ -550,11 +520,7 @@ mod tests {
     fn strict_fieldset_rejects_bad_lists() {
         let s = BuiltinSchema::default();
         let dup = json!({"spec": {"containers": [{"name": "a"}, {"name": "a"}]}});
-        assert!(
-            fieldset_of_strict(&dup, &s)
-                .unwrap_err()
-                .contains("duplicate")
-        );
+        assert!(fieldset_of_strict(&dup, &s).unwrap_err().contains("duplicate"));
         let nokey = json!({"spec": {"containers": [{"image": "x"}]}});
         assert!(fieldset_of_strict(&nokey, &s).is_err());
         // Lenient mode degrades to atomic.

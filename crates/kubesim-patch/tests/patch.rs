@@ -1,8 +1,7 @@
 //! Strategic merge patch, JSON merge patch and JSON patch fixtures.
 
 use kubesim_patch::{
-    AtomicListsSchema, BuiltinSchema, PatchError, json_merge_patch, json_patch,
-    strategic_merge_patch,
+    AtomicListsSchema, BuiltinSchema, PatchError, json_merge_patch, json_patch, strategic_merge_patch,
 };
 use serde_json::{Value, json};
 
@@ -48,13 +47,16 @@ fn containers_merge_by_name() {
 
 #[test]
 fn env_ports_volume_mounts_merge_args_replace() {
-    let out = smp(&pod(), json!({"spec": {"containers": [{
-        "name": "web",
-        "env": [{"name": "B", "value": "20"}, {"name": "C", "value": "3"}],
-        "ports": [{"containerPort": 443}],
-        "volumeMounts": [{"mountPath": "/data", "readOnly": true}, {"name": "cfg", "mountPath": "/cfg"}],
-        "args": ["--c"]
-    }]}}))
+    let out = smp(
+        &pod(),
+        json!({"spec": {"containers": [{
+            "name": "web",
+            "env": [{"name": "B", "value": "20"}, {"name": "C", "value": "3"}],
+            "ports": [{"containerPort": 443}],
+            "volumeMounts": [{"mountPath": "/data", "readOnly": true}, {"name": "cfg", "mountPath": "/cfg"}],
+            "args": ["--c"]
+        }]}}),
+    )
     .unwrap();
     let web = &out["spec"]["containers"][0];
     assert_eq!(
@@ -127,10 +129,7 @@ fn delete_from_primitive_list_and_finalizer_union() {
         }}),
     )
     .unwrap();
-    assert_eq!(
-        out["metadata"]["finalizers"],
-        json!(["b.example/y", "c.example/z"])
-    );
+    assert_eq!(out["metadata"]["finalizers"], json!(["b.example/y", "c.example/z"]));
 }
 
 #[test]
@@ -142,15 +141,10 @@ fn map_directives_replace_delete_retain_keys() {
     .unwrap();
     assert_eq!(out["metadata"]["labels"], json!({"only": "me"}));
 
-    let out = smp(
-        &pod(),
-        json!({"metadata": {"labels": {"$patch": "delete"}}}),
-    )
-    .unwrap();
+    let out = smp(&pod(), json!({"metadata": {"labels": {"$patch": "delete"}}})).unwrap();
     assert!(out["metadata"].get("labels").is_none());
 
-    let dep =
-        json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}});
+    let dep = json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}});
     let out = strategic_merge_patch(
         &dep,
         &json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}),
@@ -165,10 +159,7 @@ fn map_directives_replace_delete_retain_keys() {
         json!({"spec": {"containers": [{"$patch": "replace"}, {"name": "solo", "image": "x"}]}}),
     )
     .unwrap();
-    assert_eq!(
-        out["spec"]["containers"],
-        json!([{"name": "solo", "image": "x"}])
-    );
+    assert_eq!(out["spec"]["containers"], json!([{"name": "solo", "image": "x"}]));
 }
 
 #[test]
@@ -290,10 +281,7 @@ fn json_patch_rfc6902() {
         Err(PatchError::JsonPatchFailed(_))
     ));
     assert!(matches!(
-        json_patch(
-            &pod(),
-            &json!([{"op": "test", "path": "/metadata/name", "value": "q"}])
-        ),
+        json_patch(&pod(), &json!([{"op": "test", "path": "/metadata/name", "value": "q"}])),
         Err(PatchError::JsonPatchFailed(_))
     ));
 }

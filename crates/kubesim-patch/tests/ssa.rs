@@ -1,8 +1,7 @@
 //! Server-side apply and managed-fields fixtures.
 
 use kubesim_patch::{
-    ApplyError, BuiltinSchema, FieldSet, ManagerOptions, Operation, Scope, apply,
-    read_managed_fields, record_update,
+    ApplyError, BuiltinSchema, FieldSet, ManagerOptions, Operation, Scope, apply, read_managed_fields, record_update,
 };
 use serde_json::{Value, json};
 
@@ -10,11 +9,7 @@ const T1: &str = "2024-05-01T10:00:00Z";
 const T2: &str = "2024-05-01T11:00:00Z";
 
 fn opts<'a>(schema: &'a BuiltinSchema, time: &'a str, scope: Scope) -> ManagerOptions<'a> {
-    ManagerOptions {
-        time,
-        scope,
-        schema,
-    }
+    ManagerOptions { time, scope, schema }
 }
 
 fn deployment(replicas: i64, image: &str) -> Value {
@@ -152,23 +147,13 @@ fn equal_values_are_shared_not_conflicting() {
     let live = apply(None, &deployment(2, "nginx:1"), "a", false, &o).unwrap();
     let cfg_b = json!({"apiVersion": "apps/v1", "kind": "Deployment",
                        "metadata": {"name": "web"}, "spec": {"replicas": 2}});
-    let out = apply(
-        Some(&live),
-        &cfg_b,
-        "b",
-        false,
-        &opts(&s, T2, Scope::MainResource),
-    )
-    .unwrap();
+    let out = apply(Some(&live), &cfg_b, "b", false, &opts(&s, T2, Scope::MainResource)).unwrap();
     assert!(owns(&out, "a", &["spec", "replicas"]));
     assert!(owns(&out, "b", &["spec", "replicas"]));
     // Object itself unchanged apart from managed fields.
     let strip = |v: &Value| {
         let mut v = v.clone();
-        v["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("managedFields");
+        v["metadata"].as_object_mut().unwrap().remove("managedFields");
         v
     };
     assert_eq!(strip(&out), strip(&live));
@@ -227,10 +212,7 @@ fn removal_of_unapplied_field_and_container() {
         .push(json!({"name": "sidecar", "image": "envoy"}));
     let live = apply(None, &cfg, "a", false, &o).unwrap();
     assert_eq!(
-        live["spec"]["template"]["spec"]["containers"]
-            .as_array()
-            .unwrap()
-            .len(),
+        live["spec"]["template"]["spec"]["containers"].as_array().unwrap().len(),
         2
     );
 
@@ -243,9 +225,7 @@ fn removal_of_unapplied_field_and_container() {
     )
     .unwrap();
     assert_eq!(out["metadata"]["labels"], json!({"app": "web"}));
-    let containers = out["spec"]["template"]["spec"]["containers"]
-        .as_array()
-        .unwrap();
+    let containers = out["spec"]["template"]["spec"]["containers"].as_array().unwrap();
     assert_eq!(containers.len(), 1);
     assert_eq!(containers[0]["name"], "web");
     let mf = &entry(&out, "a").unwrap()["fieldsV1"];
@@ -309,20 +289,9 @@ fn client_side_apply_update_then_server_side_apply() {
         r#"Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas"#
     );
     // Same config with equal values: shared ownership.
-    let out = apply(
-        Some(&live),
-        &deployment(1, "nginx:1"),
-        "driftless",
-        false,
-        &o,
-    )
-    .unwrap();
+    let out = apply(Some(&live), &deployment(1, "nginx:1"), "driftless", false, &o).unwrap();
     assert!(owns(&out, "driftless", &["spec", "replicas"]));
-    assert!(owns(
-        &out,
-        "kubectl-client-side-apply",
-        &["spec", "replicas"]
-    ));
+    assert!(owns(&out, "kubectl-client-side-apply", &["spec", "replicas"]));
     let mf = out["metadata"]["managedFields"].as_array().unwrap();
     assert_eq!(mf[0]["operation"], "Apply");
     assert_eq!(mf[1]["operation"], "Update");
@@ -334,19 +303,14 @@ fn kubectl_server_side_upgrade_takes_over_last_applied_fields() {
     let o = opts(&s, T1, Scope::MainResource);
     let mut live = deployment(1, "nginx:1");
     let last = serde_json::to_string(&deployment(1, "nginx:1")).unwrap();
-    live["metadata"]["annotations"] =
-        json!({"kubectl.kubernetes.io/last-applied-configuration": last});
+    live["metadata"]["annotations"] = json!({"kubectl.kubernetes.io/last-applied-configuration": last});
     record_update(None, &mut live, "kubectl-client-side-apply", &o).unwrap();
 
     let cfg = deployment(4, "nginx:1");
     let out = apply(Some(&live), &cfg, "kubectl", false, &o).unwrap();
     assert_eq!(out["spec"]["replicas"], 4);
     assert!(owns(&out, "kubectl", &["spec", "replicas"]));
-    assert!(!owns(
-        &out,
-        "kubectl-client-side-apply",
-        &["spec", "replicas"]
-    ));
+    assert!(!owns(&out, "kubectl-client-side-apply", &["spec", "replicas"]));
     let ann = out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
         .as_str()
         .unwrap();
@@ -393,10 +357,7 @@ fn update_takes_ownership_and_removed_fields_leave_all_sets() {
     let live = apply(None, &deployment(2, "nginx:1"), "a", false, &o).unwrap();
     let mut new = live.clone();
     new["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
-    new["metadata"]["labels"]
-        .as_object_mut()
-        .unwrap()
-        .remove("app");
+    new["metadata"]["labels"].as_object_mut().unwrap().remove("app");
     record_update(
         Some(&live),
         &mut new,
@@ -578,10 +539,7 @@ fn property_apply_is_idempotent_and_contains_config() {
         let twice = apply(Some(&once), &cfg, manager, false, &o2).unwrap();
         assert_eq!(once, twice, "round {round}: second apply must be a no-op");
         assert_eq!(once["spec"]["replicas"], cfg["spec"]["replicas"]);
-        for c in cfg["spec"]["template"]["spec"]["containers"]
-            .as_array()
-            .unwrap()
-        {
+        for c in cfg["spec"]["template"]["spec"]["containers"].as_array().unwrap() {
             let found = once["spec"]["template"]["spec"]["containers"]
                 .as_array()
                 .unwrap()
@@ -592,10 +550,7 @@ fn property_apply_is_idempotent_and_contains_config() {
         }
         // Every managed set round-trips through fieldsV1.
         for e in read_managed_fields(&once).unwrap() {
-            assert_eq!(
-                FieldSet::from_fields_v1(&e.fields.to_fields_v1()).unwrap(),
-                e.fields
-            );
+            assert_eq!(FieldSet::from_fields_v1(&e.fields.to_fields_v1()).unwrap(), e.fields);
         }
         live = Some(once);
     }
@@ -635,8 +590,7 @@ fn finalizers_and_owner_references_are_granular() {
     let o = opts(&s, T1, Scope::MainResource);
     let mut cfg = deployment(1, "x");
     cfg["metadata"]["finalizers"] = json!(["a.example/f"]);
-    cfg["metadata"]["ownerReferences"] =
-        json!([{"apiVersion": "v1", "kind": "X", "name": "o", "uid": "u-1"}]);
+    cfg["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "X", "name": "o", "uid": "u-1"}]);
     let live = apply(None, &cfg, "a", false, &o).unwrap();
     let f = &entry(&live, "a").unwrap()["fieldsV1"]["f:metadata"];
     assert_eq!(f["f:finalizers"], json!({"v:\"a.example/f\"": {}}));
@@ -648,10 +602,7 @@ fn finalizers_and_owner_references_are_granular() {
     let cfg_b = json!({"apiVersion": "apps/v1", "kind": "Deployment",
                        "metadata": {"name": "web", "finalizers": ["b.example/f"]}});
     let out = apply(Some(&live), &cfg_b, "b", false, &o).unwrap();
-    assert_eq!(
-        out["metadata"]["finalizers"],
-        json!(["a.example/f", "b.example/f"])
-    );
+    assert_eq!(out["metadata"]["finalizers"], json!(["a.example/f", "b.example/f"]));
     // A drops its finalizer: only A's is removed.
     let out = apply(Some(&out), &deployment(1, "x"), "a", false, &o).unwrap();
     assert_eq!(out["metadata"]["finalizers"], json!(["b.example/f"]));
@@ -740,10 +691,7 @@ fn property_ownership_is_sound_across_random_histories() {
                             &opts(&s, "2099-01-01T00:00:00Z", Scope::MainResource),
                         )
                         .unwrap();
-                        assert_eq!(
-                            again, out,
-                            "history {history} step {step}: re-apply not a no-op"
-                        );
+                        assert_eq!(again, out, "history {history} step {step}: re-apply not a no-op");
                         out
                     }
                     Err(ApplyError::Conflicts(cs)) => {
