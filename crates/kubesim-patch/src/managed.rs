@@ -455,7 +455,8 @@ pub fn apply(
         .position(|e| e.is(manager, Operation::Apply, api_version, sub));
 
     // Prune what this manager applied before, dropped now, and nobody else
-    // (nor the new configuration) claims.
+    // (nor the new configuration) claims. A node it owned only as existing
+    // (`.`) keeps whatever is still claimed below it (see `remove_paths`).
     if let Some(i) = me {
         let mut claimed = new_set.clone();
         for (j, e) in entries.iter().enumerate() {
@@ -465,7 +466,7 @@ pub fn apply(
         }
         let prune = entries[i].fields.difference(&claimed);
         if !prune.is_empty() {
-            remove_paths(&mut merged, &prune, &scoped, schema);
+            remove_paths(&mut merged, &prune, &claimed, &scoped, schema);
         }
     }
 

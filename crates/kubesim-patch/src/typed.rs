@@ -414,34 +414,81 @@ fn merge_at(
     }
 }
 
-/// Removes every member path of `set` from `value` (a member list item or
-/// map entry is removed with everything below it).
+/// Removes the paths of `set` from `value`: `set` is what an applier owned
+/// before and nobody claims any more, `claimed` is everything still owned
+/// (the newly applied set and every other manager's set), `config` the
+/// applied configuration.
+///
+/// A member with no claimed path below it is removed with everything below
+/// it (structured-merge-diff's `RemoveItems`). A member that is a map or list
+/// item with claimed descendants, or that the configuration contains, was
+/// only owned as "this node exists" (the `.` marker): like
+/// structured-merge-diff, which adds back whatever anyone still owns after
+/// pruning, its unclaimed owned descendants are removed and the node itself
+/// is dropped only if nothing is left of it (a list item: nothing but its
+/// key fields) and the configuration does not contain it.
 ///
 /// Maps and lists left empty by the removal are removed too (structured-merge-diff
-/// turns them into null, which the API server drops), unless `config` — the
-/// applied configuration — explicitly contains them, so that applying
-/// `labels: {}` twice is still a no-op.
-pub(crate) fn remove_paths(value: &mut Value, set: &FieldSet, config: &Value, schema: &dyn Schema) {
-    remove_at(value, set, Some(config), &mut Pos::root(), schema);
+/// turns them into null, which the API server drops), unless the configuration
+/// explicitly contains them, so that applying `labels: {}` twice is still a
+/// no-op. The key fields of list items that stay are never removed.
+pub(crate) fn remove_paths(value: &mut Value, set: &FieldSet, claimed: &FieldSet, config: &Value, schema: &dyn Schema) {
+    remove_at(value, set, Some(claimed), Some(config), &mut Pos::root(), schema, &[]);
 }
 
-fn remove_at(value: &mut Value, set: &FieldSet, cfg: Option<&Value>, pos: &mut Pos, schema: &dyn Schema) {
+/// Whether the member `pe` of the removal set is removed with its whole
+/// subtree rather than only marking an existing node (see [`remove_paths`]).
+fn removes_subtree(value: &Value, pe: &PathElement, claimed: Option<&FieldSet>, cfg: Option<&Value>) -> bool {
+    let container = value.is_object() || value.is_array();
+    let claimed_below = claimed.is_some_and(|c| c.child(pe).is_some());
+    cfg.is_none() && !(container && claimed_below)
+}
+
+/// A list item with nothing but its key fields.
+fn only_key_fields(item: &Value, key_names: &[String]) -> bool {
+    !key_names.is_empty()
+        && item
+            .as_object()
+            .is_some_and(|m| m.keys().all(|k| key_names.contains(k)))
+}
+
+fn remove_at(
+    value: &mut Value,
+    set: &FieldSet,
+    claimed: Option<&FieldSet>,
+    cfg: Option<&Value>,
+    pos: &mut Pos,
+    schema: &dyn Schema,
+    key_names: &[String],
+) {
     match value {
         Value::Object(m) => {
             let keys: Vec<String> = m.keys().cloned().collect();
             for k in keys {
+                if key_names.contains(&k) {
+                    continue;
+                }
                 let pe = PathElement::Field(k.clone());
-                if set.has_member(&pe) {
+                let member = set.has_member(&pe);
+                let child = set.child(&pe);
+                let Some(v) = m.get_mut(&k).filter(|_| member || child.is_some()) else {
+                    continue;
+                };
+                let cv = cfg.and_then(|c| c.get(&k));
+                if member && removes_subtree(v, &pe, claimed, cv) {
                     m.shift_remove(&k);
-                } else if let (Some(child), Some(v)) = (set.child(&pe), m.get_mut(&k)) {
-                    let was_empty = is_empty_container(Some(v));
-                    let cv = cfg.and_then(|c| c.get(&k));
+                    continue;
+                }
+                let was_empty = is_empty_container(Some(v));
+                if let Some(child) = child {
                     pos.push_field(&k);
-                    remove_at(v, child, cv, pos, schema);
+                    remove_at(v, child, claimed.and_then(|c| c.child(&pe)), cv, pos, schema, &[]);
                     pos.pop_field();
-                    if !was_empty && is_empty_container(Some(v)) && cv.is_none() {
-                        m.shift_remove(&k);
-                    }
+                }
+                // An emptied map or list goes; so does an empty node that was
+                // owned only as existing.
+                if cv.is_none() && is_empty_container(Some(v)) && (member || !was_empty) {
+                    m.shift_remove(&k);
                 }
             }
         }
@@ -450,7 +497,10 @@ fn remove_at(value: &mut Value, set: &FieldSet, cfg: Option<&Value>, pos: &mut P
             if kind == ListKind::Atomic {
                 return;
             }
-            items.retain(|item| item_element(item, &kind).map_or(true, |pe| !set.has_member(&pe)));
+            let item_keys: Vec<String> = match &kind {
+                ListKind::Map(keys) => keys.iter().map(|k| k.name.clone()).collect(),
+                _ => Vec::new(),
+            };
             let cfg_items: BTreeMap<PathElement, &Value> = cfg
                 .and_then(Value::as_array)
                 .map(|a| {
@@ -459,16 +509,23 @@ fn remove_at(value: &mut Value, set: &FieldSet, cfg: Option<&Value>, pos: &mut P
                         .collect()
                 })
                 .unwrap_or_default();
-            for item in items.iter_mut() {
-                if let Ok(pe) = item_element(item, &kind)
-                    && let Some(child) = set.child(&pe)
-                {
-                    let ci = cfg_items.get(&pe).copied();
+            items.retain_mut(|item| {
+                let Ok(pe) = item_element(item, &kind) else {
+                    return true;
+                };
+                let member = set.has_member(&pe);
+                let ci = cfg_items.get(&pe).copied();
+                if member && removes_subtree(item, &pe, claimed, ci) {
+                    return false;
+                }
+                if let Some(child) = set.child(&pe) {
+                    let claimed_below = claimed.and_then(|c| c.child(&pe));
                     pos.path.push(pe);
-                    remove_at(item, child, ci, pos, schema);
+                    remove_at(item, child, claimed_below, ci, pos, schema, &item_keys);
                     pos.path.pop();
                 }
-            }
+                !(member && ci.is_none() && only_key_fields(item, &item_keys))
+            });
         }
         _ => {}
     }
@@ -577,7 +634,7 @@ mod tests {
             "f:spec": {"f:containers": {"k:{\"name\":\"a\"}": {}, "k:{\"name\":\"b\"}": {"f:tty": {}}}}
         }))
         .unwrap();
-        remove_paths(&mut obj, &set, &json!({}), &s);
+        remove_paths(&mut obj, &set, &FieldSet::new(), &json!({}), &s);
         assert_eq!(
             obj,
             json!({"metadata": {"labels": {"b": "2"}, "finalizers": ["x"]},
@@ -588,7 +645,44 @@ mod tests {
             "f:metadata": {"f:labels": {"f:a": {}}}, "f:data": {"f:k": {}}
         }))
         .unwrap();
-        remove_paths(&mut obj, &set, &json!({}), &s);
+        remove_paths(&mut obj, &set, &FieldSet::new(), &json!({}), &s);
         assert_eq!(obj, json!({"metadata": {"name": "n"}}));
+    }
+
+    #[test]
+    fn remove_paths_keeps_dot_owned_nodes_with_claimed_descendants() {
+        let s = BuiltinSchema::default();
+        let fs = |v: Value| FieldSet::from_fields_v1(&v).unwrap();
+        let obj = json!({"spec": {"containers": [
+            {"name": "a", "image": "i", "tty": true},
+            {"name": "b", "image": "j"}
+        ]}});
+        // Items `a` and `b` were owned with `.`; someone still owns `a.image`.
+        let set = fs(json!({"f:spec": {"f:containers": {
+            "k:{\"name\":\"a\"}": {".": {}, "f:name": {}, "f:tty": {}},
+            "k:{\"name\":\"b\"}": {".": {}, "f:name": {}}
+        }}}));
+        let claimed = fs(json!({"f:spec": {"f:containers": {
+            "k:{\"name\":\"a\"}": {"f:image": {}}
+        }}}));
+        let mut out = obj.clone();
+        remove_paths(&mut out, &set, &claimed, &json!({}), &s);
+        // `a` stays with its key and the claimed field; `b` goes whole.
+        assert_eq!(out, json!({"spec": {"containers": [{"name": "a", "image": "i"}]}}));
+        // Claims that no longer match anything do not keep an emptied item.
+        let stale = fs(json!({"f:spec": {"f:containers": {
+            "k:{\"name\":\"a\"}": {"f:gone": {}}
+        }}}));
+        let set = fs(json!({"f:spec": {"f:containers": {
+            "k:{\"name\":\"a\"}": {".": {}, "f:name": {}, "f:image": {}, "f:tty": {}}
+        }}}));
+        let mut out = obj.clone();
+        remove_paths(&mut out, &set, &stale, &json!({}), &s);
+        assert_eq!(out, json!({"spec": {"containers": [{"name": "b", "image": "j"}]}}));
+        // A map the configuration contains is kept even when emptied.
+        let mut out = json!({"spec": {"x": 1}});
+        let set = fs(json!({"f:spec": {".": {}, "f:x": {}}}));
+        remove_paths(&mut out, &set, &FieldSet::new(), &json!({"spec": {}}), &s);
+        assert_eq!(out, json!({"spec": {}}));
     }
 }
