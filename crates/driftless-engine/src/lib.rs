@@ -807,7 +807,7 @@ impl Engine {
         let mut last_report = Instant::now();
         loop {
             let reports = status::assess_objects(cluster, prepared).await?;
-            let worst = health::worst(reports.iter().map(|(_, h)| h));
+            let worst = status::app_health(&reports);
             let done = worst.status == HealthStatus::Healthy || worst.status == HealthStatus::Suspended;
             if done || Instant::now() >= deadline {
                 return Ok((reports, worst));

@@ -116,7 +116,7 @@ pub fn from_plan(name: &str, revision: &str, plan: &Plan, healths: Vec<(ObjectRe
                 }),
         })
         .collect();
-    let worst = health::worst(healths.iter().map(|(_, h)| h));
+    let worst = app_health(&healths);
     AppStatus {
         name: name.into(),
         revision: revision.into(),
@@ -125,4 +125,14 @@ pub fn from_plan(name: &str, revision: &str, plan: &Plan, healths: Vec<(ObjectRe
         objects,
         message: String::new(),
     }
+}
+
+/// The app's health: the worst of its objects; when all are healthy, say how many.
+pub fn app_health(healths: &[(ObjectRef, HealthReport)]) -> HealthReport {
+    let worst = health::worst(healths.iter().map(|(_, h)| h));
+    if worst.status == health::HealthStatus::Healthy {
+        return HealthReport { status: worst.status, message: format!("{} object(s) healthy", healths.len()) };
+    }
+    let unhealthy = healths.iter().filter(|(_, h)| h.status == worst.status).map(|(o, h)| format!("{o}: {}", h.message)).collect::<Vec<_>>();
+    HealthReport { status: worst.status, message: unhealthy.join("; ") }
 }

@@ -137,10 +137,10 @@ fn json_response(code: u16, v: &Value) -> Response {
 
 fn error_response(e: &ApiError) -> Response {
     let mut r = json_response(e.code, &e.to_status());
-    if let Some(s) = e.retry_after {
-        if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let Some(s) = e.retry_after
+        && let Ok(v) = HeaderValue::from_str(&s.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
 }
@@ -149,17 +149,15 @@ fn error_response(e: &ApiError) -> Response {
 pub async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let is_debug = path.starts_with("/debug/") || matches!(path.as_str(), "/healthz" | "/readyz" | "/livez");
-    if !is_debug {
-        if let Some(token) = &shared.opts.token {
-            let ok = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
-            if !ok {
-                return error_response(&ApiError::unauthorized());
-            }
+    if !is_debug && let Some(token) = &shared.opts.token {
+        let ok = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
+        if !ok {
+            return error_response(&ApiError::unauthorized());
         }
     }
     match serve(&shared, req, is_debug).await {
@@ -671,11 +669,11 @@ impl Ctx<'_> {
             }
         }
         let mut metadata = json!({"resourceVersion": st.rv.to_string()});
-        if remaining > 0 {
-            if let Some(k) = next {
-                metadata["continue"] = json!(encode_continue(&k, st.rv));
-                metadata["remainingItemCount"] = json!(remaining);
-            }
+        if remaining > 0
+            && let Some(k) = next
+        {
+            metadata["continue"] = json!(encode_continue(&k, st.rv));
+            metadata["remainingItemCount"] = json!(remaining);
         }
         drop(st);
         let items: Vec<Value> = items.iter().map(|o| at_version(o, &t.rt)).collect();
@@ -776,9 +774,7 @@ impl Ctx<'_> {
                     ev = rx.recv() => match ev {
                         Ok(ev) => {
                             last_rv = last_rv.max(ev.rv);
-                            if let Some(v) = filter.event_json(&ev, &rt) {
-                                if tx.send(Ok(line(&v))).await.is_err() { return; }
-                            }
+                            if let Some(v) = filter.event_json(&ev, &rt) && tx.send(Ok(line(&v))).await.is_err() { return; }
                         }
                         // A watcher too slow to keep up is closed; clients re-watch from their
                         // last resourceVersion, as with a real apiserver's watch cache.
@@ -807,9 +803,9 @@ impl Ctx<'_> {
                         t.name.as_deref().unwrap_or(""),
                         ns
                     ));
-                    e.details = Some(
+                    e.details = Some(Box::new(
                         json!({"causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}),
-                    );
+                    ));
                     return Err(e);
                 }
                 Some(_) => {}
@@ -823,21 +819,21 @@ impl Ctx<'_> {
         if !obj.is_object() {
             return Err(ApiError::bad_request("the body of the request must be a JSON object"));
         }
-        if let Some(av) = obj.get("apiVersion").and_then(Value::as_str) {
-            if av != t.rt.api_version() {
-                return Err(ApiError::bad_request(format!(
-                    "the API version in the data ({av}) does not match the expected API version ({})",
-                    t.rt.api_version()
-                )));
-            }
+        if let Some(av) = obj.get("apiVersion").and_then(Value::as_str)
+            && av != t.rt.api_version()
+        {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                t.rt.api_version()
+            )));
         }
-        if let Some(k) = obj.get("kind").and_then(Value::as_str) {
-            if k != t.rt.kind {
-                return Err(ApiError::bad_request(format!(
-                    "the kind in the data ({k}) does not match the expected kind ({})",
-                    t.rt.kind
-                )));
-            }
+        if let Some(k) = obj.get("kind").and_then(Value::as_str)
+            && k != t.rt.kind
+        {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                t.rt.kind
+            )));
         }
         obj["apiVersion"] = json!(t.rt.api_version());
         obj["kind"] = json!(t.rt.kind);
@@ -965,10 +961,12 @@ impl Ctx<'_> {
         if st.get(&t.res(), &key).is_some() {
             return Err(ApiError::already_exists(&t.rt.group, &t.rt.plural, &name));
         }
-        if t.rt.status_subresource && t.rt.kind != "Namespace" && t.rt.kind != "CustomResourceDefinition" {
-            if let Some(m) = obj.as_object_mut() {
-                m.remove("status");
-            }
+        if t.rt.status_subresource
+            && t.rt.kind != "Namespace"
+            && t.rt.kind != "CustomResourceDefinition"
+            && let Some(m) = obj.as_object_mut()
+        {
+            m.remove("status");
         }
         self.stamp_new(&mut st, t, &mut obj, &now, false);
         self.finish(&mut st, t, &mut obj, None)?;
@@ -1020,21 +1018,20 @@ impl Ctx<'_> {
         t: &Target,
         old: &Value,
         mut obj: Value,
-        manager: &str,
-        now: &str,
-        apply: bool,
-    ) -> Result<(Value, bool), ApiError> {
+        how: Writer<'_>,
+    ) -> Result<Value, ApiError> {
+        let Writer { manager, now, apply } = how;
         let name = t.name.clone().unwrap_or_default();
         // Optimistic concurrency: a resourceVersion in the body must match.
-        if let Some(rv) = meta_str(&obj, "resourceVersion").filter(|s| !s.is_empty()) {
-            if Some(rv) != meta_str(old, "resourceVersion") {
-                return Err(ApiError::stale(&t.rt.group, &t.rt.plural, &name));
-            }
+        if let Some(rv) = meta_str(&obj, "resourceVersion").filter(|s| !s.is_empty())
+            && Some(rv) != meta_str(old, "resourceVersion")
+        {
+            return Err(ApiError::stale(&t.rt.group, &t.rt.plural, &name));
         }
-        if let Some(uid) = meta_str(&obj, "uid").filter(|s| !s.is_empty()) {
-            if Some(uid) != meta_str(old, "uid") {
-                return Err(ApiError::stale(&t.rt.group, &t.rt.plural, &name));
-            }
+        if let Some(uid) = meta_str(&obj, "uid").filter(|s| !s.is_empty())
+            && Some(uid) != meta_str(old, "uid")
+        {
+            return Err(ApiError::stale(&t.rt.group, &t.rt.plural, &name));
         }
         // System metadata is the server's.
         {
@@ -1074,10 +1071,8 @@ impl Ctx<'_> {
                     }
                 }
             }
-            if apply {
-                if let Some(mf) = meta(&obj).get("managedFields") {
-                    meta_mut(&mut merged).insert("managedFields".into(), mf.clone());
-                }
+            if apply && let Some(mf) = meta(&obj).get("managedFields") {
+                meta_mut(&mut merged).insert("managedFields".into(), mf.clone());
             }
             obj = merged;
         } else if t.rt.status_subresource {
@@ -1102,7 +1097,7 @@ impl Ctx<'_> {
         if comparable(&obj) == comparable(old) {
             // kube-apiserver skips the etcd write when nothing changed: no new resourceVersion,
             // no watch event.
-            return Ok((old.clone(), false));
+            return Ok(old.clone());
         }
         // Removing the last finalizer of an object being deleted completes the deletion.
         let finalizers_empty = meta(&obj)
@@ -1111,16 +1106,16 @@ impl Ctx<'_> {
             .is_none_or(Vec::is_empty);
         if meta(&obj).contains_key("deletionTimestamp") && finalizers_empty && t.rt.kind != "Namespace" {
             if self.q.dry_run() {
-                return Ok((obj, false));
+                return Ok(obj);
             }
             st.remove(&t.res(), &t.key());
             self.after_delete(st, t, old);
-            return Ok((obj, false));
+            return Ok(obj);
         }
         if self.q.dry_run() {
-            return Ok((obj, false));
+            return Ok(obj);
         }
-        Ok((self.store(st, t, t.key(), obj), false))
+        Ok(self.store(st, t, t.key(), obj))
     }
 
     fn update(&self, t: &Target, mut body: Value) -> Result<Response, ApiError> {
@@ -1151,7 +1146,17 @@ impl Ctx<'_> {
                 vec![],
             ));
         }
-        let (obj, _) = self.write_update(&mut st, t, &old, body, &manager, &now, false)?;
+        let obj = self.write_update(
+            &mut st,
+            t,
+            &old,
+            body,
+            Writer {
+                manager: &manager,
+                now: &now,
+                apply: false,
+            },
+        )?;
         Ok(json_response(200, &at_version(&obj, &t.rt)))
     }
 
@@ -1177,10 +1182,11 @@ impl Ctx<'_> {
             let force = self.q.flag("force");
             let mut config = body.clone();
             self.check_body(t, &mut config)?;
-            if t.rt.status_subresource && t.sub.is_none() {
-                if let Some(m) = config.as_object_mut() {
-                    m.remove("status");
-                }
+            if t.rt.status_subresource
+                && t.sub.is_none()
+                && let Some(m) = config.as_object_mut()
+            {
+                m.remove("status");
             }
             let sub = t.sub.as_deref();
             match old {
@@ -1195,10 +1201,12 @@ impl Ctx<'_> {
                     self.check_namespace(&st, t)?;
                     let mut obj =
                         machinery::server_side_apply(None, &config, &manager, force, &t.rt, t.custom, &now, None)?;
-                    if t.rt.status_subresource && t.rt.kind != "Namespace" && t.rt.kind != "CustomResourceDefinition" {
-                        if let Some(m) = obj.as_object_mut() {
-                            m.remove("status");
-                        }
+                    if t.rt.status_subresource
+                        && t.rt.kind != "Namespace"
+                        && t.rt.kind != "CustomResourceDefinition"
+                        && let Some(m) = obj.as_object_mut()
+                    {
+                        m.remove("status");
                     }
                     self.stamp_new(&mut st, t, &mut obj, &now, true);
                     self.finish(&mut st, t, &mut obj, None)?;
@@ -1212,7 +1220,17 @@ impl Ctx<'_> {
                 Some(old) => {
                     let new =
                         machinery::server_side_apply(Some(&old), &config, &manager, force, &t.rt, t.custom, &now, sub)?;
-                    let (obj, _) = self.write_update(&mut st, t, &old, new, &manager, &now, true)?;
+                    let obj = self.write_update(
+                        &mut st,
+                        t,
+                        &old,
+                        new,
+                        Writer {
+                            manager: &manager,
+                            now: &now,
+                            apply: true,
+                        },
+                    )?;
                     return Ok(json_response(200, &at_version(&obj, &t.rt)));
                 }
             }
@@ -1228,7 +1246,17 @@ impl Ctx<'_> {
         if body.pointer("/metadata/resourceVersion").is_none() {
             meta_mut(&mut new).remove("resourceVersion");
         }
-        let (obj, _) = self.write_update(&mut st, t, &old, new, &manager, &now, false)?;
+        let obj = self.write_update(
+            &mut st,
+            t,
+            &old,
+            new,
+            Writer {
+                manager: &manager,
+                now: &now,
+                apply: false,
+            },
+        )?;
         Ok(json_response(200, &at_version(&obj, &t.rt)))
     }
 
@@ -1250,7 +1278,17 @@ impl Ctx<'_> {
             sub: None,
             ..t.clone_shallow()
         };
-        let (obj, _) = self.write_update(&mut st, &main, &old, new, &manager, &now, false)?;
+        let obj = self.write_update(
+            &mut st,
+            &main,
+            &old,
+            new,
+            Writer {
+                manager: &manager,
+                now: &now,
+                apply: false,
+            },
+        )?;
         Ok(json_response(200, &scale_of(&obj)))
     }
 
@@ -1259,23 +1297,23 @@ impl Ctx<'_> {
         let old = st
             .get(&t.res(), &t.key())
             .ok_or_else(|| ApiError::not_found(&t.rt.group, &t.rt.plural, t.name.as_deref().unwrap_or("")))?;
-        if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str) {
-            if Some(uid) != meta_str(&old, "uid") {
-                return Err(ApiError::stale(
-                    &t.rt.group,
-                    &t.rt.plural,
-                    t.name.as_deref().unwrap_or(""),
-                ));
-            }
+        if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str)
+            && Some(uid) != meta_str(&old, "uid")
+        {
+            return Err(ApiError::stale(
+                &t.rt.group,
+                &t.rt.plural,
+                t.name.as_deref().unwrap_or(""),
+            ));
         }
-        if let Some(rv) = opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
-            if Some(rv) != meta_str(&old, "resourceVersion") {
-                return Err(ApiError::stale(
-                    &t.rt.group,
-                    &t.rt.plural,
-                    t.name.as_deref().unwrap_or(""),
-                ));
-            }
+        if let Some(rv) = opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str)
+            && Some(rv) != meta_str(&old, "resourceVersion")
+        {
+            return Err(ApiError::stale(
+                &t.rt.group,
+                &t.rt.plural,
+                t.name.as_deref().unwrap_or(""),
+            ));
         }
         let dry = self.q.dry_run()
             || opts
@@ -1405,6 +1443,15 @@ impl Ctx<'_> {
     }
 }
 
+/// Who writes and how, for [`Ctx::write_update`].
+#[derive(Clone, Copy)]
+struct Writer<'a> {
+    manager: &'a str,
+    now: &'a str,
+    /// Server-side apply (managed fields already computed) rather than an update.
+    apply: bool,
+}
+
 impl Target {
     fn clone_shallow(&self) -> Target {
         Target {
@@ -1528,10 +1575,10 @@ struct WatchFilter {
 
 impl WatchFilter {
     fn matches(&self, obj: &Value) -> bool {
-        if let Some(n) = &self.name {
-            if meta_str(obj, "name") != Some(n.as_str()) {
-                return false;
-            }
+        if let Some(n) = &self.name
+            && meta_str(obj, "name") != Some(n.as_str())
+        {
+            return false;
         }
         self.labels.matches(obj) && self.fields.matches(obj)
     }
@@ -1543,10 +1590,10 @@ impl WatchFilter {
         if ev.res != self.res {
             return None;
         }
-        if let Some(ns) = &self.namespace {
-            if &ev.namespace != ns {
-                return None;
-            }
+        if let Some(ns) = &self.namespace
+            && &ev.namespace != ns
+        {
+            return None;
         }
         let now = self.matches(&ev.object);
         let before = ev.old.as_ref().map(|o| self.matches(o));

@@ -84,11 +84,8 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Controlle
         };
         match msg {
             Some(ControllerMsg::Changed { res, key }) => c.reconcile(&shared, (res, key)),
-            Some(ControllerMsg::NamespaceDeleted(ns)) => {
-                if !c.terminating.contains(&ns) {
-                    c.terminating.push(ns);
-                }
-            }
+            Some(ControllerMsg::NamespaceDeleted(ns)) if !c.terminating.contains(&ns) => c.terminating.push(ns),
+            Some(ControllerMsg::NamespaceDeleted(_)) => {}
             Some(ControllerMsg::CollectGarbage) => collect_garbage(&mut shared.lock()),
             None => {}
         }

@@ -54,11 +54,12 @@ fn group_rank(group: &str) -> (usize, String) {
     }
 }
 
+/// A group's types by version.
+type Versions = BTreeMap<String, Vec<Arc<ResourceType>>>;
+
 /// Types grouped as group -> version -> types, in discovery order.
-fn by_group<'a>(
-    types: impl Iterator<Item = &'a Arc<ResourceType>>,
-) -> Vec<(String, BTreeMap<String, Vec<Arc<ResourceType>>>)> {
-    let mut groups: BTreeMap<(usize, String), (String, BTreeMap<String, Vec<Arc<ResourceType>>>)> = BTreeMap::new();
+fn by_group<'a>(types: impl Iterator<Item = &'a Arc<ResourceType>>) -> Vec<(String, Versions)> {
+    let mut groups: BTreeMap<(usize, String), (String, Versions)> = BTreeMap::new();
     for t in types {
         let e = groups
             .entry(group_rank(&t.group))

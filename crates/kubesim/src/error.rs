@@ -13,7 +13,7 @@ pub struct ApiError {
     /// `Status.message`.
     pub message: String,
     /// `Status.details`, when there is an object to name.
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
     /// Seconds for a `Retry-After` header (429 and some 5xx).
     pub retry_after: Option<u32>,
 }
@@ -34,7 +34,7 @@ impl ApiError {
         if !group.is_empty() {
             d["group"] = json!(group);
         }
-        self.details = Some(d);
+        self.details = Some(Box::new(d));
         self
     }
 
@@ -144,7 +144,7 @@ impl ApiError {
             "the server has received too many requests and has asked us to try again later",
         );
         e.retry_after = Some(retry_after);
-        e.details = Some(json!({"retryAfterSeconds": retry_after}));
+        e.details = Some(Box::new(json!({"retryAfterSeconds": retry_after})));
         e
     }
 
@@ -165,7 +165,7 @@ impl ApiError {
             "code": self.code,
         });
         if let Some(d) = &self.details {
-            s["details"] = d.clone();
+            s["details"] = (**d).clone();
         }
         s
     }
