@@ -4,6 +4,7 @@
 //! Paths are parsed by hand rather than with a router table because the set of resources
 //! changes at runtime (CRDs) and the namespace/name/subresource shapes overlap.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -126,7 +127,7 @@ enum Route {
     Debug(String),
 }
 
-fn json_response(code: u16, v: &Value) -> Response {
+fn json_response(code: u16, v: &impl serde::Serialize) -> Response {
     let body = serde_json::to_vec(v).unwrap_or_default();
     Response::builder()
         .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
@@ -475,6 +476,18 @@ fn at_version(obj: &Value, rt: &ResourceType) -> Value {
     o
 }
 
+/// [`at_version`] without the copy when `obj` is stored at the served version already (the
+/// common case), so reads serialise the stored object directly.
+fn served<'v>(obj: &'v Value, rt: &ResourceType) -> Cow<'v, Value> {
+    let same = obj.get("kind").and_then(Value::as_str) == Some(rt.kind.as_str())
+        && obj.get("apiVersion").and_then(Value::as_str) == Some(rt.api_version().as_str());
+    if same {
+        Cow::Borrowed(obj)
+    } else {
+        Cow::Owned(at_version(obj, rt))
+    }
+}
+
 fn meta(obj: &Value) -> &Map<String, Value> {
     static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
     obj.get("metadata")
@@ -628,10 +641,10 @@ impl Ctx<'_> {
             let include = crate::table::Include::parse(self.q.get("includeObject"));
             return Ok(json_response(
                 200,
-                &crate::table::object(&t.rt, &at_version(&obj, &t.rt), include, v),
+                &crate::table::object(&t.rt, &served(&obj, &t.rt), include, v),
             ));
         }
-        Ok(json_response(200, &at_version(&obj, &t.rt)))
+        Ok(json_response(200, &served(&obj, &t.rt)))
     }
 
     fn list(&self, t: &Target) -> Result<Response, ApiError> {
@@ -676,17 +689,29 @@ impl Ctx<'_> {
             metadata["remainingItemCount"] = json!(remaining);
         }
         drop(st);
-        let items: Vec<Value> = items.iter().map(|o| at_version(o, &t.rt)).collect();
+        let items: Vec<Cow<'_, Value>> = items.iter().map(|o| served(o, &t.rt)).collect();
         if let Some(v) = crate::table::wanted(self.accept) {
             let include = crate::table::Include::parse(self.q.get("includeObject"));
-            return Ok(json_response(
-                200,
-                &crate::table::list(&t.rt, &items, metadata, include, v),
-            ));
+            let table = crate::table::list(&t.rt, items.iter().map(|o| &**o), metadata, include, v);
+            return Ok(json_response(200, &table));
+        }
+        // Serialised straight from the stored objects: `json!` would deep-copy every item.
+        #[derive(serde::Serialize)]
+        struct List<'a> {
+            kind: String,
+            #[serde(rename = "apiVersion")]
+            api_version: String,
+            metadata: Value,
+            items: Vec<Cow<'a, Value>>,
         }
         Ok(json_response(
             200,
-            &json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(), "metadata": metadata, "items": items}),
+            &List {
+                kind: format!("{}List", t.rt.kind),
+                api_version: t.rt.api_version(),
+                metadata,
+                items,
+            },
         ))
     }
 

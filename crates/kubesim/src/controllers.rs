@@ -165,6 +165,12 @@ impl Controllers {
             }
             return;
         }
+        // Kinds without a simulated status (ConfigMaps, Secrets, ...) are not tracked: with
+        // 100,000 of them `seen` alone would cost tens of MiB.
+        if simulated_status(&rt, &obj, 1, false, "").is_none() {
+            self.seen.remove(&key);
+            return;
+        }
         let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
         let entry = self.seen.entry(key.clone()).or_insert((generation, Instant::now()));
         if entry.0 != generation {

@@ -23,6 +23,7 @@ pub mod machinery;
 pub mod openapi;
 pub mod selector;
 pub mod state;
+pub mod table;
 pub mod time;
 
 use std::net::SocketAddr;

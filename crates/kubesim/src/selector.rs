@@ -110,7 +110,9 @@ impl LabelSelector {
 
     /// Whether an object's `metadata.labels` satisfy every requirement.
     pub fn matches(&self, obj: &Value) -> bool {
-        let labels = obj.pointer("/metadata/labels");
+        // Plain `get`s, not `Value::pointer`: pointer allocates per path segment, and this
+        // runs for every object a LIST or watch scans.
+        let labels = obj.get("metadata").and_then(|m| m.get("labels"));
         let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
         self.reqs.iter().all(|r| match r {
             Requirement::Eq(k, v) => get(k) == Some(v.as_str()),
@@ -174,8 +176,12 @@ impl FieldSelector {
     /// Whether the object satisfies every requirement.
     pub fn matches(&self, obj: &Value) -> bool {
         self.reqs.iter().all(|(k, eq, v)| {
-            let ptr = format!("/{}", k.replace('.', "/"));
-            let actual = obj.pointer(&ptr).and_then(Value::as_str).unwrap_or("");
+            // Walk the dotted path directly (no pointer string, no per-segment allocation).
+            let actual = k
+                .split('.')
+                .try_fold(obj, |o, seg| o.get(seg))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             (actual == v) == *eq
         })
     }
