@@ -14,6 +14,7 @@ pub mod object;
 pub mod plan;
 pub mod revision;
 pub mod spec;
+pub mod window;
 pub mod yaml;
 
 pub use diff::{IgnoreRule, ObjectDiff, normalize_for_compare, object_diff};

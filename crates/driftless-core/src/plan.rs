@@ -63,7 +63,7 @@ pub struct PlanInput {
     pub inventory: Vec<ObjectRef>,
     /// Live copies of inventory entries that are no longer desired (absent = already gone).
     pub orphans: Vec<Value>,
-    /// The app's `syncPolicy.prune`.
+    /// The app's `sync.prune`.
     pub prune_enabled: bool,
     /// Fields to leave out of comparisons.
     pub ignore: Vec<IgnoreRule>,
@@ -193,12 +193,7 @@ impl Plan {
     /// The same plan without its prune steps (what runs when a prune is refused).
     pub fn without_prunes(&self) -> Plan {
         Plan {
-            steps: self
-                .steps
-                .iter()
-                .filter(|s| !s.action.is_prune())
-                .cloned()
-                .collect(),
+            steps: self.steps.iter().filter(|s| !s.action.is_prune()).cloned().collect(),
         }
     }
 }
@@ -208,10 +203,7 @@ impl Plan {
 pub fn kind_rank(group: &str, kind: &str) -> u8 {
     match (group, kind) {
         ("apiextensions.k8s.io", "CustomResourceDefinition") | ("", "Namespace") => 0,
-        (
-            "rbac.authorization.k8s.io",
-            "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding",
-        ) => 1,
+        ("rbac.authorization.k8s.io", "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding") => 1,
         ("", "ServiceAccount") => 2,
         ("", "ConfigMap" | "Secret") => 3,
         ("", "Service") => 4,
@@ -234,10 +226,7 @@ pub fn sync_wave(obj: &Value) -> std::result::Result<i32, String> {
         .and_then(|a| a.get(SYNC_WAVE_ANNOTATION))
     {
         None => Ok(0),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<i32>()
-            .map_err(|_| s.chars().take(64).collect()),
+        Some(Value::String(s)) => s.trim().parse::<i32>().map_err(|_| s.chars().take(64).collect()),
         // Annotations are strings; a number here means the manifest is invalid for the API server.
         Some(other) => Err(other.to_string().chars().take(64).collect()),
     }
@@ -305,10 +294,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
         let Some(object) = ObjectRef::from_object(live) else {
             continue;
         };
-        if seen.contains_key(&object)
-            || !inventory.contains(&object)
-            || !pruned.insert(object.clone())
-        {
+        if seen.contains_key(&object) || !inventory.contains(&object) || !pruned.insert(object.clone()) {
             continue;
         }
         let action = if annotation(live, PRUNE_ANNOTATION) == Some(PRUNE_DISABLED) {
@@ -317,7 +303,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
             }
         } else if !input.prune_enabled {
             Action::PruneSkipped {
-                reason: "prune is off (syncPolicy.prune: false)".to_owned(),
+                reason: "prune is off (sync.prune: false)".to_owned(),
             }
         } else {
             Action::Prune
@@ -342,9 +328,9 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
 /// The app's prune safety settings and the operator's confirmation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PruneSafety {
-    /// `syncPolicy.allowEmpty`.
+    /// `sync.allowEmpty`.
     pub allow_empty: bool,
-    /// `syncPolicy.pruneThreshold`, percent of the inventory.
+    /// `sync.pruneThreshold`, percent of the inventory.
     pub threshold_percent: u8,
     /// The operator passed `--confirm-prune`.
     pub confirmed: bool,
@@ -357,7 +343,7 @@ pub struct PruneSafety {
 pub enum PruneRefusal {
     /// The desired set is empty and the app does not allow that.
     #[error(
-        "refusing to prune {count} of {inventory} objects: the desired set is empty, which usually means a failed or misconfigured render; if the app really should own nothing, set syncPolicy.allowEmpty: true"
+        "refusing to prune {count} of {inventory} objects: the desired set is empty, which usually means a failed or misconfigured render; if the app really should own nothing, set sync.allowEmpty: true"
     )]
     EmptyDesiredSet {
         /// Objects that would be pruned.
@@ -385,11 +371,7 @@ pub enum PruneRefusal {
 /// prunes unless `allow_empty` (confirmation does not override that: an empty render is a
 /// symptom, not an intent), and a prune of more than `threshold_percent` of the inventory
 /// needs `confirmed`.
-pub fn check_prune(
-    plan: &Plan,
-    inventory_len: usize,
-    safety: PruneSafety,
-) -> std::result::Result<(), PruneRefusal> {
+pub fn check_prune(plan: &Plan, inventory_len: usize, safety: PruneSafety) -> std::result::Result<(), PruneRefusal> {
     let count = plan.prune_candidates().count();
     if count == 0 {
         return Ok(());
@@ -399,8 +381,7 @@ pub fn check_prune(
     if safety.desired_is_empty && !safety.allow_empty {
         return Err(PruneRefusal::EmptyDesiredSet { count, inventory });
     }
-    let over =
-        count.saturating_mul(100) > usize::from(safety.threshold_percent).saturating_mul(inventory);
+    let over = count.saturating_mul(100) > usize::from(safety.threshold_percent).saturating_mul(inventory);
     if over && !safety.confirmed {
         return Err(PruneRefusal::AboveThreshold {
             count,

@@ -7,7 +7,7 @@
 //! spec:
 //!   source: {repoURL: https://git.example.com/org/repo.git, ref: main, path: apps/guestbook}
 //!   destination: {context: prod-eu, namespace: guestbook}
-//!   syncPolicy: {prune: true, pruneThreshold: 50, allowEmpty: false}
+//!   sync: {prune: true, pruneThreshold: 50, allowEmpty: false, automated: true, selfHeal: true}
 //!   healthTimeout: 2m
 //! ```
 //!
@@ -87,19 +87,27 @@ pub struct ApplicationSpec {
     pub source: SourceSpec,
     /// Where they go.
     pub destination: Destination,
-    /// Prune and apply behaviour.
-    #[serde(default)]
+    /// Prune, apply and automation behaviour (`spec.sync`; `spec.syncPolicy` is accepted too).
+    #[serde(default, rename = "sync", alias = "syncPolicy")]
     pub sync_policy: SyncPolicy,
+    /// How often `driftless serve` checks Git for new commits (default 3m; webhooks make it
+    /// immediate). Jitter of up to 10% spreads apps sharing an interval.
+    #[serde(default = "default_refresh_interval", with = "crate::duration::serde_str")]
+    pub refresh_interval: Duration,
+    /// Report objects in the destination namespace that no app manages (default false).
+    #[serde(default)]
+    pub report_unmanaged: bool,
     /// How long to wait for the app to become healthy after a sync (default 5m).
-    #[serde(
-        default = "default_health_timeout",
-        with = "crate::duration::serde_str"
-    )]
+    #[serde(default = "default_health_timeout", with = "crate::duration::serde_str")]
     pub health_timeout: Duration,
 }
 
 fn default_health_timeout() -> Duration {
     Duration::from_secs(300)
+}
+
+fn default_refresh_interval() -> Duration {
+    Duration::from_secs(180)
 }
 
 /// `spec.source`: a path at a ref of a Git repository.
@@ -135,7 +143,7 @@ pub struct Destination {
     pub namespace: String,
 }
 
-/// `spec.syncPolicy`.
+/// `spec.sync` (alias `spec.syncPolicy`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncPolicy {
@@ -155,6 +163,90 @@ pub struct SyncPolicy {
     /// Create the destination namespace if it does not exist (default false).
     #[serde(default)]
     pub create_namespace: bool,
+    /// `driftless serve` syncs new commits by itself (default false: it only reports
+    /// OutOfSync and waits for `driftless sync` or the API).
+    #[serde(default)]
+    pub automated: bool,
+    /// `driftless serve` reverts changes made to managed objects in the cluster (default false:
+    /// drift is reported, not reverted).
+    #[serde(default)]
+    pub self_heal: bool,
+    /// When the application file is removed from the apps source, delete what it manages
+    /// (default false: stop managing and leave the workload in place).
+    #[serde(default)]
+    pub delete_on_removal: bool,
+    /// Retries of a failed automated sync.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// Allow/deny windows for automated syncs (manual syncs are not held back).
+    #[serde(default)]
+    pub windows: Vec<SyncWindow>,
+}
+
+/// `spec.sync.retry`: exponential backoff for failed automated syncs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts per revision before giving up until the next commit (default 5; 0 = no retry).
+    #[serde(default = "default_retry_limit")]
+    pub limit: u32,
+    /// First delay (default 5s); doubles each attempt.
+    #[serde(default = "default_backoff", with = "crate::duration::serde_str")]
+    pub backoff: Duration,
+    /// Longest delay (default 3m).
+    #[serde(default = "default_max_backoff", with = "crate::duration::serde_str")]
+    pub max_backoff: Duration,
+}
+
+fn default_retry_limit() -> u32 {
+    5
+}
+fn default_backoff() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(180)
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            limit: default_retry_limit(),
+            backoff: default_backoff(),
+            max_backoff: default_max_backoff(),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before retry number `attempt` (1-based): backoff × 2^(attempt-1), capped.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
+        self.backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+}
+
+/// Whether a window allows or denies automated syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowKind {
+    /// Automated syncs run only inside allow windows (when any allow window exists).
+    Allow,
+    /// Automated syncs never run inside a deny window.
+    Deny,
+}
+
+/// `spec.sync.windows[]`: a recurring window, in UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncWindow {
+    /// allow or deny.
+    pub kind: WindowKind,
+    /// Start times as a 5-field cron expression (`0 22 * * 1-5`), UTC.
+    pub schedule: String,
+    /// How long each window lasts (`1h`, `30m`).
+    #[serde(with = "crate::duration::serde_str")]
+    pub duration: Duration,
 }
 
 fn default_prune_threshold() -> u8 {
@@ -169,6 +261,11 @@ impl Default for SyncPolicy {
             allow_empty: false,
             force_conflicts: false,
             create_namespace: false,
+            automated: false,
+            self_heal: false,
+            delete_on_removal: false,
+            retry: RetryPolicy::default(),
+            windows: Vec::new(),
         }
     }
 }
@@ -203,8 +300,7 @@ fn is_commit_id(s: &str) -> bool {
 }
 
 fn looks_like_range(s: &str) -> bool {
-    s.contains(['<', '>', '=', '~', '^', '*', ' ', ','])
-        || s.split('.').skip(1).any(|part| part == "x" || part == "X")
+    s.contains(['<', '>', '=', '~', '^', '*', ' ', ',']) || s.split('.').skip(1).any(|part| part == "x" || part == "X")
 }
 
 /// Like [`classify_ref`], but says why a ref is unusable.
@@ -238,9 +334,7 @@ pub fn parse_ref(text: &str) -> Result<RefKind, String> {
         }
         return semver::VersionReq::parse(&comparators.join(", "))
             .map(RefKind::SemverRange)
-            .map_err(|e| {
-                format!("not a valid semver range ({e}); e.g. \">=1.2.0 <2\", \"~1.4\", \"1.x\"")
-            });
+            .map_err(|e| format!("not a valid semver range ({e}); e.g. \">=1.2.0 <2\", \"~1.4\", \"1.x\""));
     }
     check_ref_name(s)?;
     Ok(RefKind::Name(s.to_owned()))
@@ -295,9 +389,7 @@ fn check_repo_url(url: &str) -> Result<(), String> {
         if let Some((userinfo, _)) = authority.rsplit_once('@')
             && userinfo.contains(':')
         {
-            return Err(
-                "must not contain a password; configure repository credentials instead".to_owned(),
-            );
+            return Err("must not contain a password; configure repository credentials instead".to_owned());
         }
         if scheme != "file" && authority.is_empty() {
             return Err("has no host".to_owned());
@@ -374,9 +466,23 @@ impl Application {
         let threshold = self.spec.sync_policy.prune_threshold;
         if !(1..=100).contains(&threshold) {
             bad(
-                "spec.syncPolicy.pruneThreshold",
+                "spec.sync.pruneThreshold",
                 format!("must be between 1 and 100 (percent), got {threshold}"),
             );
+        }
+        for (i, w) in self.spec.sync_policy.windows.iter().enumerate() {
+            if let Err(m) = crate::window::parse_schedule(&w.schedule) {
+                bad(&format!("spec.sync.windows[{i}].schedule"), m);
+            }
+            if w.duration.is_zero() {
+                bad(
+                    &format!("spec.sync.windows[{i}].duration"),
+                    "must be greater than 0s".to_owned(),
+                );
+            }
+        }
+        if self.spec.refresh_interval < Duration::from_secs(1) {
+            bad("spec.refreshInterval", "must be at least 1s".to_owned());
         }
         if self.spec.health_timeout.is_zero() {
             bad("spec.healthTimeout", "must be greater than 0s".to_owned());
@@ -406,12 +512,13 @@ pub fn parse_applications(text: &str, file: &str) -> Result<Vec<Application>> {
     Ok(apps)
 }
 
-fn application_from_node(
-    node: &Node,
-    file: &str,
-) -> std::result::Result<Application, Vec<Diagnostic>> {
+fn application_from_node(node: &Node, file: &str) -> std::result::Result<Application, Vec<Diagnostic>> {
     let diag = |path: &str, message: String| {
-        let segments: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
+        let mut segments: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
+        // `spec.sync` may be written under its alias `syncPolicy`.
+        if segments.get(1) == Some(&"sync") && node.line_of(&segments[..2]) == node.line_of(&segments[..1]) {
+            segments[1] = "syncPolicy";
+        }
         Diagnostic {
             file: file.to_owned(),
             line: node.line_of(&segments),
@@ -530,9 +637,7 @@ pub fn load_path(path: &Path) -> Result<Vec<Application>> {
         let text = fs::read_to_string(&file).map_err(|e| io(&file, e))?;
         match parse_applications(&text, &name) {
             Ok(mut more) => apps.append(&mut more),
-            Err(Error::InvalidSpec {
-                diagnostics: mut more,
-            }) => diagnostics.append(&mut more),
+            Err(Error::InvalidSpec { diagnostics: mut more }) => diagnostics.append(&mut more),
             Err(other) => return Err(other),
         }
     }

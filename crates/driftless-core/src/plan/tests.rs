@@ -6,10 +6,7 @@ use crate::yaml::{YamlLimits, parse_documents};
 const FILE: &str = "apps/shop/all.yaml";
 
 fn desired() -> Vec<DesiredObject> {
-    let path = format!(
-        "{}/tests/fixtures/plan/desired.yaml",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/plan/desired.yaml", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(path).unwrap();
     parse_documents(&text, FILE, YamlLimits::MANIFESTS)
         .unwrap()
@@ -87,10 +84,7 @@ fn steps_are_ordered_by_wave_then_kind_rank_then_name() {
 fn plan_is_deterministic_whatever_the_render_order() {
     let mut reversed = desired();
     reversed.reverse();
-    assert_eq!(
-        plan(&creates(desired())).unwrap(),
-        plan(&creates(reversed)).unwrap()
-    );
+    assert_eq!(plan(&creates(desired())).unwrap(), plan(&creates(reversed)).unwrap());
 }
 
 #[test]
@@ -124,8 +118,7 @@ fn create_update_and_unchanged_follow_the_dry_run() {
         ..PlanInput::default()
     };
     let p = plan(&input).unwrap();
-    let by_name: BTreeMap<String, &Step> =
-        p.steps.iter().map(|s| (s.object.to_string(), s)).collect();
+    let by_name: BTreeMap<String, &Step> = p.steps.iter().map(|s| (s.object.to_string(), s)).collect();
     assert_eq!(by_name["Deployment/shop/web"].action, Action::Unchanged);
     assert!(by_name["Deployment/shop/web"].diff.is_none());
     assert_eq!(by_name["Service/shop/web"].action, Action::Update);
@@ -140,10 +133,7 @@ fn create_update_and_unchanged_follow_the_dry_run() {
     assert_eq!(by_name["ConfigMap/shop/web-config"].action, Action::Create);
     let s = p.summary();
     assert_eq!((s.create, s.update, s.unchanged, s.prune), (1, 1, 1, 0));
-    assert_eq!(
-        s.to_string(),
-        "1 to create, 1 to update, 0 to prune, 1 unchanged"
-    );
+    assert_eq!(s.to_string(), "1 to create, 1 to update, 0 to prune, 1 unchanged");
     assert!(p.has_changes());
 }
 
@@ -159,10 +149,7 @@ fn resyncing_an_unchanged_revision_plans_no_writes() {
                 predicted: Some(d.object.clone()),
             })
             .collect(),
-        inventory: objects
-            .iter()
-            .filter_map(DesiredObject::object_ref)
-            .collect(),
+        inventory: objects.iter().filter_map(DesiredObject::object_ref).collect(),
         prune_enabled: true,
         ..PlanInput::default()
     };
@@ -193,19 +180,14 @@ fn malformed_wave_names_object_and_file() {
     objects[0].object["metadata"]["annotations"] = json!({SYNC_WAVE_ANNOTATION: "first"});
     let err = plan(&creates(objects.clone())).unwrap_err().to_string();
     assert!(
-        err.starts_with(
-            "apps/shop/all.yaml:1: Deployment/shop/web: annotation driftless.dev/sync-wave"
-        ),
+        err.starts_with("apps/shop/all.yaml:1: Deployment/shop/web: annotation driftless.dev/sync-wave"),
         "{err}"
     );
     assert!(err.contains("\"first\""), "{err}");
     objects[0].object["metadata"]["annotations"] = json!({SYNC_WAVE_ANNOTATION: 3});
     assert!(plan(&creates(objects.clone())).is_err());
     objects[0].object["metadata"]["annotations"] = json!({SYNC_WAVE_ANNOTATION: " 3 "});
-    assert_eq!(
-        plan(&creates(objects)).unwrap().steps.last().unwrap().wave,
-        3
-    );
+    assert_eq!(plan(&creates(objects)).unwrap().steps.last().unwrap().wave, 3);
 }
 
 #[test]
@@ -218,10 +200,7 @@ fn objects_without_identity_are_errors() {
         },
     };
     let err = plan(&creates(vec![bad])).unwrap_err().to_string();
-    assert!(
-        err.starts_with("x.yaml:4: not a Kubernetes object"),
-        "{err}"
-    );
+    assert!(err.starts_with("x.yaml:4: not a Kubernetes object"), "{err}");
 }
 
 fn prune_input() -> PlanInput {
@@ -270,20 +249,11 @@ fn prunes_come_last_in_reverse_order_and_respect_ownership_and_annotation() {
     );
     let actions: Vec<&Action> = p.steps.iter().map(|s| &s.action).collect();
     assert_eq!(actions[0], &Action::Create);
-    assert!(
-        matches!(actions[1], Action::PruneSkipped { reason } if reason.contains("driftless.dev/prune: disabled"))
-    );
-    assert_eq!(
-        &actions[2..],
-        [&Action::Prune, &Action::Prune, &Action::Prune]
-    );
+    assert!(matches!(actions[1], Action::PruneSkipped { reason } if reason.contains("driftless.dev/prune: disabled")));
+    assert_eq!(&actions[2..], [&Action::Prune, &Action::Prune, &Action::Prune]);
     assert_eq!(p.summary().prune, 3);
     assert_eq!(p.summary().prune_skipped, 1);
-    let inv: Vec<String> = p
-        .inventory_after()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let inv: Vec<String> = p.inventory_after().iter().map(ToString::to_string).collect();
     assert_eq!(inv, ["Namespace/shop", "PersistentVolumeClaim/shop/data"]);
     assert_eq!(p.without_prunes().steps.len(), 1);
 }
@@ -365,8 +335,5 @@ fn kind_rank_checks_the_group() {
     assert_eq!(kind_rank("apps", "Deployment"), 5);
     assert_eq!(kind_rank("example.com", "Deployment"), 6);
     assert_eq!(kind_rank("", "Namespace"), 0);
-    assert_eq!(
-        kind_rank("apiextensions.k8s.io", "CustomResourceDefinition"),
-        0
-    );
+    assert_eq!(kind_rank("apiextensions.k8s.io", "CustomResourceDefinition"), 0);
 }

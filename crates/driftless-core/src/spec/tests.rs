@@ -33,10 +33,7 @@ fn reads_the_documented_example() {
     assert_eq!(apps.len(), 1);
     let app = &apps[0];
     assert_eq!(app.metadata.name, "guestbook");
-    assert_eq!(
-        app.spec.source.repo_url,
-        "https://git.example.com/org/repo.git"
-    );
+    assert_eq!(app.spec.source.repo_url, "https://git.example.com/org/repo.git");
     assert_eq!(app.spec.source.ref_kind(), RefKind::Name("main".into()));
     assert_eq!(app.spec.source.path, "apps/guestbook");
     assert_eq!(app.spec.destination.context.as_deref(), Some("prod-eu"));
@@ -62,11 +59,8 @@ fn defaults_are_the_safe_ones() {
 fn serde_round_trip_uses_camel_case() {
     let app = &parse_applications(MINIMAL, "m.yaml").unwrap()[0];
     let json = serde_json::to_value(app).unwrap();
-    assert_eq!(
-        json["spec"]["source"]["repoURL"],
-        "https://git.example.com/org/web.git"
-    );
-    assert_eq!(json["spec"]["syncPolicy"]["pruneThreshold"], 50);
+    assert_eq!(json["spec"]["source"]["repoURL"], "https://git.example.com/org/web.git");
+    assert_eq!(json["spec"]["sync"]["pruneThreshold"], 50);
     assert_eq!(json["spec"]["healthTimeout"], "5m");
     let back: Application = serde_json::from_value(json).unwrap();
     assert_eq!(back.spec, app.spec);
@@ -79,10 +73,7 @@ fn directory_is_flat_sorted_and_skips_hidden_and_other_files() {
     // db.yml sorts before web.yaml; nested/ and .db-backup.yaml and README.md are not read.
     assert_eq!(names, ["db", "web", "api"]);
     assert_eq!(apps[2].origin.as_ref().unwrap().line, 14);
-    assert!(matches!(
-        apps[1].spec.source.ref_kind(),
-        RefKind::SemverRange(_)
-    ));
+    assert!(matches!(apps[1].spec.source.ref_kind(), RefKind::SemverRange(_)));
     assert!(matches!(apps[2].spec.source.ref_kind(), RefKind::Commit(_)));
     assert_eq!(apps[0].spec.health_timeout, Duration::from_secs(5400));
 }
@@ -92,22 +83,14 @@ fn duplicate_names_across_files_name_both_files() {
     let err = load_path(&fixture("apps-dup")).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::DuplicateApplication { .. }), "{msg}");
-    assert!(
-        msg.contains("other.yaml:1") && msg.contains("web.yaml:2"),
-        "{msg}"
-    );
+    assert!(msg.contains("other.yaml:1") && msg.contains("web.yaml:2"), "{msg}");
 }
 
 #[test]
 fn duplicate_names_in_one_file_are_refused() {
     let text = format!("{MINIMAL}---\n{MINIMAL}");
-    let msg = parse_applications(&text, "two.yaml")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("two.yaml:1") && msg.contains("two.yaml:12"),
-        "{msg}"
-    );
+    let msg = parse_applications(&text, "two.yaml").unwrap_err().to_string();
+    assert!(msg.contains("two.yaml:1") && msg.contains("two.yaml:12"), "{msg}");
 }
 
 #[test]
@@ -121,14 +104,12 @@ fn validation_errors_name_file_line_and_field_all_at_once() {
         "{d:#?}"
     );
     assert!(
-        d.contains(&format!(
-            "{file}:8: spec.source.path: must not contain '..'"
-        )),
+        d.contains(&format!("{file}:8: spec.source.path: must not contain '..'")),
         "{d:#?}"
     );
     assert!(
         d.iter().any(|l| l.starts_with(&format!(
-            "{file}:13: spec.syncPolicy.pruneThreshold: must be between 1 and 100"
+            "{file}:13: spec.sync.pruneThreshold: must be between 1 and 100"
         ))),
         "{d:#?}"
     );
@@ -150,16 +131,10 @@ fn unknown_fields_are_errors_with_their_line() {
         d[0].contains("typo.yaml:7: spec.source.repoUrl: unknown field"),
         "{d:?}"
     );
-    assert!(
-        d[0].contains("repoURL"),
-        "suggests the right spelling: {d:?}"
-    );
+    assert!(d[0].contains("repoURL"), "suggests the right spelling: {d:?}");
     let text = MINIMAL.replace("spec:\n", "spec:\n  prune: true\n");
     let d = diagnostics(parse_applications(&text, "x.yaml").unwrap_err());
-    assert!(
-        d[0].starts_with("x.yaml:6: spec.prune: unknown field"),
-        "{d:?}"
-    );
+    assert!(d[0].starts_with("x.yaml:6: spec.prune: unknown field"), "{d:?}");
 }
 
 #[test]
@@ -173,40 +148,26 @@ fn malformed_durations_and_types_are_located_errors() {
     ] {
         let text = format!("{MINIMAL}  healthTimeout: {bad}\n");
         let d = diagnostics(parse_applications(&text, "t.yaml").unwrap_err());
-        assert!(
-            d[0].starts_with("t.yaml:11: spec.healthTimeout: "),
-            "{bad}: {d:?}"
-        );
+        assert!(d[0].starts_with("t.yaml:11: spec.healthTimeout: "), "{bad}: {d:?}");
         assert!(d[0].contains(expect), "{bad}: {d:?}");
     }
     let text = format!("{MINIMAL}  syncPolicy:\n    prune: yes\n");
     let d = diagnostics(parse_applications(&text, "t.yaml").unwrap_err());
-    assert!(
-        d[0].starts_with("t.yaml:12: spec.syncPolicy.prune: "),
-        "{d:?}"
-    );
+    assert!(d[0].starts_with("t.yaml:12: spec.syncPolicy.prune: "), "{d:?}");
     let text = format!("{MINIMAL}  syncPolicy:\n    pruneThreshold: 300\n");
     let d = diagnostics(parse_applications(&text, "t.yaml").unwrap_err());
-    assert!(
-        d[0].starts_with("t.yaml:12: spec.syncPolicy.pruneThreshold: "),
-        "{d:?}"
-    );
+    assert!(d[0].starts_with("t.yaml:12: spec.syncPolicy.pruneThreshold: "), "{d:?}");
 }
 
 #[test]
 fn other_kinds_and_non_mappings_are_refused() {
     let d = diagnostics(
-        parse_applications(
-            &MINIMAL.replace("kind: Application", "kind: Aplication"),
-            "k.yaml",
-        )
-        .unwrap_err(),
+        parse_applications(&MINIMAL.replace("kind: Application", "kind: Aplication"), "k.yaml").unwrap_err(),
     );
     assert_eq!(d, ["k.yaml:2: kind: must be Application"]);
     let d = diagnostics(parse_applications("- a\n- b\n", "k.yaml").unwrap_err());
     assert!(d[0].starts_with("k.yaml:1: "), "{d:?}");
-    let d =
-        diagnostics(parse_applications(&MINIMAL.replace("v1alpha1", "v1"), "k.yaml").unwrap_err());
+    let d = diagnostics(parse_applications(&MINIMAL.replace("v1alpha1", "v1"), "k.yaml").unwrap_err());
     assert_eq!(d, ["k.yaml:1: apiVersion: must be driftless.dev/v1alpha1"]);
 }
 
@@ -222,10 +183,7 @@ fn repo_urls_with_passwords_or_command_transports_are_refused_without_echo() {
     ] {
         let text = MINIMAL.replace("https://git.example.com/org/web.git", &format!("{url:?}"));
         let d = diagnostics(parse_applications(&text, "u.yaml").unwrap_err());
-        assert!(
-            d[0].starts_with("u.yaml:7: spec.source.repoURL: "),
-            "{url}: {d:?}"
-        );
+        assert!(d[0].starts_with("u.yaml:7: spec.source.repoURL: "), "{url}: {d:?}");
         assert!(d[0].contains(needle), "{url}: {d:?}");
         assert!(!d[0].contains("hunter2"));
     }
@@ -254,10 +212,7 @@ fn classify_ref_tells_commits_ranges_and_names_apart() {
         "1.*",
         "*",
     ] {
-        assert!(
-            matches!(classify_ref(range), RefKind::SemverRange(_)),
-            "{range}"
-        );
+        assert!(matches!(classify_ref(range), RefKind::SemverRange(_)), "{range}");
     }
     let RefKind::SemverRange(req) = classify_ref(">=1.2.0 <2") else {
         unreachable!()
@@ -268,14 +223,7 @@ fn classify_ref_tells_commits_ranges_and_names_apart() {
         unreachable!()
     };
     assert!(req.matches(&semver::Version::new(1, 7, 3)));
-    for name in [
-        "main",
-        "release/1.x-rc",
-        "v1.2.3",
-        "1.4",
-        "feature/foo",
-        "0123abc",
-    ] {
+    for name in ["main", "release/1.x-rc", "v1.2.3", "1.4", "feature/foo", "0123abc"] {
         assert_eq!(classify_ref(name), RefKind::Name(name.into()), "{name}");
     }
 }
@@ -319,4 +267,22 @@ fn hostile_spec_files_are_errors() {
     ));
     assert!(parse_applications("", "empty.yaml").unwrap().is_empty());
     assert!(load_path(&fixture("does-not-exist")).is_err());
+}
+
+#[test]
+fn sync_policy_accepts_the_sync_name_and_automation_fields() {
+    let text = MINIMAL.replace("spec:\n", "spec:\n  sync: {automated: true, selfHeal: true, prune: true, retry: {limit: 3, backoff: 2s}, windows: [{kind: deny, schedule: \"0 22 * * *\", duration: 2h}]}\n  refreshInterval: 30s\n");
+    let app = &parse_applications(&text, "m.yaml").unwrap()[0];
+    let p = &app.spec.sync_policy;
+    assert!(p.automated && p.self_heal && p.prune);
+    assert_eq!(p.retry.limit, 3);
+    assert_eq!(p.retry.delay(3), std::time::Duration::from_secs(8));
+    assert_eq!(p.windows.len(), 1);
+    assert_eq!(app.spec.refresh_interval, std::time::Duration::from_secs(30));
+    let bad = MINIMAL.replace(
+        "spec:\n",
+        "spec:\n  sync: {windows: [{kind: deny, schedule: \"nope\", duration: 1h}]}\n",
+    );
+    let err = parse_applications(&bad, "m.yaml").unwrap_err().to_string();
+    assert!(err.contains("spec.sync.windows[0].schedule"), "{err}");
 }
