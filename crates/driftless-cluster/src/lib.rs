@@ -41,6 +41,7 @@ mod discovery;
 mod error;
 mod kubeconfig;
 mod retry;
+pub mod watch;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -52,6 +53,7 @@ use serde_json::Value;
 pub use discovery::Resolved;
 pub use error::{ClusterError, redact_secret_message};
 pub use retry::RetryPolicy;
+pub use watch::{APP_LABEL, DriftEvent, DriftKind, DriftWatcher};
 
 use discovery::{Cache, Served, parse_resource_list, split_api_version};
 use retry::Target;
