@@ -26,6 +26,8 @@
 //! references in an event — never Secret data or decrypted values** (the engine already masks
 //! Secret values in diffs and messages; invariant 4 of the architecture guide).
 
+#![warn(missing_docs)]
+
 mod config;
 pub mod delivery;
 mod glob;
