@@ -13,6 +13,12 @@
 //!   completed at the end (a crash leaves it `interrupted`, see `driftless-store`);
 //! - idempotent: unchanged objects (SSA dry-run equals live) are not written.
 
+// Errors carry the app, commit and cause a person needs; they are rare (one per failed
+// sync), so their size on the happy path's `Result` does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod daemon;
+pub mod metrics;
 mod prepare;
 mod status;
 
@@ -21,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use driftless_cluster::{ClusterClient, ClusterError};
-use driftless_core::health::{self, HealthReport, HealthStatus};
+use driftless_core::health::{HealthReport, HealthStatus};
 use driftless_core::plan::{self, Action, Plan, PruneRefusal, PruneSafety};
 use driftless_core::spec::Application;
 use driftless_core::{DesiredObject, ObjectRef, Revision};
@@ -157,7 +163,10 @@ pub struct SyncReport {
 
 /// The engine: caches and the store under one data directory.
 pub struct Engine {
-    git: GitCache,
+    /// Fetch the repository on every resolve (the CLI); the daemon turns this off and fetches
+    /// each repository once per interval itself.
+    auto_fetch: std::sync::atomic::AtomicBool,
+    pub(crate) git: GitCache,
     renders: RenderCache,
     store: Store,
     creds: Credentials,
@@ -165,7 +174,7 @@ pub struct Engine {
     data_dir: PathBuf,
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -190,6 +199,7 @@ impl Engine {
             source,
         })?;
         Ok(Engine {
+            auto_fetch: std::sync::atomic::AtomicBool::new(true),
             git: GitCache::new(data_dir.join("git")),
             renders,
             store,
@@ -209,29 +219,52 @@ impl Engine {
         &self.data_dir
     }
 
-    /// Fetches the app's repository and resolves its ref.
-    pub async fn resolve(&self, app: &Application) -> Result<Revision, EngineError> {
+    /// Whether [`Engine::resolve`] fetches first (default true).
+    pub fn set_auto_fetch(&self, on: bool) {
+        self.auto_fetch.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Fetches a repository into its mirror.
+    pub async fn fetch(&self, app: &Application) -> Result<(), EngineError> {
         let git = self.git.clone();
         let creds = self.creds.clone();
         let url = app.spec.source.repo_url.clone();
-        let git_ref = app.spec.source.git_ref.clone();
         let name = app.metadata.name.clone();
-        let err = move |source| EngineError::Source {
-            app: name.clone(),
-            url: driftless_source::redact_url(&url),
-            source,
-        };
-        let url = app.spec.source.repo_url.clone();
         tokio::task::spawn_blocking(move || {
-            git.fetch(&url, &creds)?;
-            git.resolve(&url, &git_ref)
+            git.fetch(&url, &creds).map_err(|source| EngineError::Source {
+                app: name,
+                url: driftless_source::redact_url(&url),
+                source,
+            })
         })
         .await
         .map_err(|e| EngineError::Io {
             context: "git task".into(),
             source: std::io::Error::other(e.to_string()),
         })?
-        .map_err(err)
+    }
+
+    /// Resolves the app's ref (fetching first unless auto-fetch is off).
+    pub async fn resolve(&self, app: &Application) -> Result<Revision, EngineError> {
+        if self.auto_fetch.load(std::sync::atomic::Ordering::Relaxed) {
+            self.fetch(app).await?;
+        }
+        let git = self.git.clone();
+        let url = app.spec.source.repo_url.clone();
+        let git_ref = app.spec.source.git_ref.clone();
+        let name = app.metadata.name.clone();
+        tokio::task::spawn_blocking(move || {
+            git.resolve(&url, &git_ref).map_err(|source| EngineError::Source {
+                app: name,
+                url: driftless_source::redact_url(&url),
+                source,
+            })
+        })
+        .await
+        .map_err(|e| EngineError::Io {
+            context: "git task".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?
     }
 
     /// Renders the app at `revision` (cached by commit, path and options: rendering is
@@ -241,7 +274,38 @@ impl Engine {
         app: &Application,
         revision: &Revision,
     ) -> Result<driftless_render::Rendered, EngineError> {
-        let key = driftless_render::CacheKey::new(&revision.commit, &app.spec.source.path, &self.render_options);
+        // Monorepos: when the app's directory holds the same git tree as at an earlier commit,
+        // the earlier render is this render (plain directories only: a kustomization may read
+        // bases elsewhere, and symlinks may point anywhere — `content_id` is None then).
+        let content = {
+            let git = self.git.clone();
+            let (url, commit, path) = (
+                app.spec.source.repo_url.clone(),
+                revision.commit.clone(),
+                app.spec.source.path.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                let files = git.list_files(&url, &commit, &path).ok()?;
+                let kustomize = files.iter().any(|f| {
+                    matches!(
+                        f.rsplit('/').next(),
+                        Some("kustomization.yaml" | "kustomization.yml" | "Kustomization")
+                    )
+                });
+                if kustomize {
+                    None
+                } else {
+                    git.content_id(&url, &commit, &path).ok().flatten()
+                }
+            })
+            .await
+            .ok()
+            .flatten()
+        };
+        let cache_id = content
+            .map(|id| format!("tree:{id}"))
+            .unwrap_or_else(|| revision.commit.clone());
+        let key = driftless_render::CacheKey::new(&cache_id, &app.spec.source.path, &self.render_options);
         if let Some(hit) = self.renders.get(&key) {
             return Ok(hit);
         }
@@ -342,35 +406,11 @@ impl Engine {
         };
         let prepared = prepare::prepare(app, cluster, objects).await.map_err(cerr)?;
         let inventory = self.store.inventory(name)?;
-        let entries = futures::stream::iter(prepared.objects.iter())
-            .map(|p| async move {
-                let Some(resolved) = &p.resolved else {
-                    // Its CRD is in this same set and not served yet: it will be created.
-                    return Ok(plan::PlanEntry {
-                        desired: p.desired.clone(),
-                        live: None,
-                        predicted: None,
-                    });
-                };
-                let meta_ns = p.desired.object.pointer("/metadata/namespace").and_then(Value::as_str);
-                let obj_name = p
-                    .desired
-                    .object
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let live = cluster.get(resolved, meta_ns, obj_name).await?;
-                let predicted = if live.is_some() {
-                    Some(cluster.apply(resolved, &p.desired.object, true, force).await?)
-                } else {
-                    None
-                };
-                Ok::<_, ClusterError>(plan::PlanEntry {
-                    desired: p.desired.clone(),
-                    live,
-                    predicted,
-                })
-            })
+        // Futures are built first and streamed after: a closure returning an async block
+        // inside the stream trips rustc's higher-ranked lifetime inference once the caller is
+        // spawned ("FnOnce is not general enough").
+        let futs: Vec<_> = prepared.objects.iter().map(|p| plan_entry(cluster, p, force)).collect();
+        let entries = futures::stream::iter(futs)
             .buffered(PARALLELISM)
             .collect::<Vec<_>>()
             .await
@@ -383,14 +423,13 @@ impl Engine {
             prepared.objects.iter().filter_map(|p| p.desired.object_ref()).collect();
         let mut orphans = Vec::new();
         for r in inventory.iter().filter(|r| !desired_refs.contains(r)) {
-            if let Some(resolved) = prepare::resolve_ref(cluster, r).await.map_err(cerr)? {
-                if let Some(live) = cluster
+            if let Some(resolved) = prepare::resolve_ref(cluster, r).await.map_err(cerr)?
+                && let Some(live) = cluster
                     .get(&resolved, r.namespace.as_deref(), &r.name)
                     .await
                     .map_err(cerr)?
-                {
-                    orphans.push(live);
-                }
+            {
+                orphans.push(live);
             }
         }
         let input = plan::PlanInput {
@@ -465,17 +504,35 @@ impl Engine {
         opts: &SyncOptions,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<SyncReport, EngineError> {
-        let name = app.metadata.name.clone();
-        let cerr = |source| EngineError::Cluster {
-            app: name.clone(),
-            source,
-        };
         progress(Progress::Revision(revision.clone()));
         let force = opts.force_conflicts || app.spec.sync_policy.force_conflicts;
         let mut app = app.clone();
         app.spec.sync_policy.prune |= opts.prune;
         let app = &app;
         let (prepared, plan) = self.plan(app, cluster, &revision, objects, force).await?;
+        self.sync_planned(app, cluster, revision, prepared, plan, opts, progress)
+            .await
+    }
+
+    /// Runs a sync from an existing plan (the daemon plans first to decide whether to sync).
+    /// `app` must already carry any prune override the plan was made with.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn sync_planned(
+        &self,
+        app: &Application,
+        cluster: &ClusterClient,
+        revision: Revision,
+        prepared: Prepared,
+        plan: Plan,
+        opts: &SyncOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<SyncReport, EngineError> {
+        let name = app.metadata.name.clone();
+        let cerr = |source| EngineError::Cluster {
+            app: name.clone(),
+            source,
+        };
+        let force = opts.force_conflicts || app.spec.sync_policy.force_conflicts;
         let inventory = self.store.inventory(&name)?;
         plan::check_prune(
             &plan,
@@ -662,12 +719,11 @@ impl Engine {
                 .copied()
                 .collect();
             i += group.len();
-            let outcomes = futures::stream::iter(group.iter())
-                .map(|step| async move {
-                    let r = self.apply_step(cluster, prepared, step, force).await;
-                    progress(Progress::Applied(r.clone()));
-                    r
-                })
+            let futs: Vec<_> = group
+                .iter()
+                .map(|step| self.apply_and_report(cluster, prepared, step, force, progress))
+                .collect();
+            let outcomes = futures::stream::iter(futs)
                 .buffer_unordered(PARALLELISM)
                 .collect::<Vec<_>>()
                 .await;
@@ -739,6 +795,19 @@ impl Engine {
             results.push(r);
         }
         Ok((results, false))
+    }
+
+    async fn apply_and_report(
+        &self,
+        cluster: &ClusterClient,
+        prepared: &Prepared,
+        step: &plan::Step,
+        force: bool,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> ObjectResult {
+        let r = self.apply_step(cluster, prepared, step, force).await;
+        progress(Progress::Applied(r.clone()));
+        r
     }
 
     async fn apply_step(
@@ -827,6 +896,40 @@ impl Engine {
     }
 }
 
+/// Live object and SSA dry-run prediction for one desired object.
+async fn plan_entry(
+    cluster: &ClusterClient,
+    p: &prepare::PreparedObject,
+    force: bool,
+) -> Result<plan::PlanEntry, ClusterError> {
+    let Some(resolved) = &p.resolved else {
+        // Its CRD is in this same set and not served yet: it will be created.
+        return Ok(plan::PlanEntry {
+            desired: p.desired.clone(),
+            live: None,
+            predicted: None,
+        });
+    };
+    let meta_ns = p.desired.object.pointer("/metadata/namespace").and_then(Value::as_str);
+    let obj_name = p
+        .desired
+        .object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let live = cluster.get(resolved, meta_ns, obj_name).await?;
+    let predicted = if live.is_some() {
+        Some(cluster.apply(resolved, &p.desired.object, true, force).await?)
+    } else {
+        None
+    };
+    Ok(plan::PlanEntry {
+        desired: p.desired.clone(),
+        live,
+        predicted,
+    })
+}
+
 fn summary_json(plan: &Plan) -> Value {
     let s = plan.summary();
     json!({"create": s.create, "update": s.update, "unchanged": s.unchanged, "prune": s.prune, "pruneSkipped": s.prune_skipped})
@@ -838,8 +941,9 @@ pub fn short(commit: &str) -> &str {
 }
 
 impl Engine {
-    /// The live status of an app: plan against its head (nothing is written) plus health.
-    pub async fn status(&self, app: &Application, cluster: &ClusterClient) -> Result<AppStatus, EngineError> {
+    /// Plans the app against the head of its ref (or its pin) and reads the health of every
+    /// desired object. Nothing is written.
+    pub async fn assess(&self, app: &Application, cluster: &ClusterClient) -> Result<Assessment, EngineError> {
         let (revision, objects, warnings) = self.desired_source(app).await?;
         let (prepared, plan) = self.plan(app, cluster, &revision, objects, true).await?;
         let healths = status::assess_objects(cluster, &prepared)
@@ -848,8 +952,103 @@ impl Engine {
                 app: app.metadata.name.clone(),
                 source,
             })?;
-        let mut s = status::from_plan(&app.metadata.name, &revision.commit, &plan, healths);
-        s.message = warnings.join("; ");
-        Ok(s)
+        Ok(Assessment {
+            revision,
+            prepared,
+            plan,
+            healths,
+            warnings,
+        })
+    }
+
+    /// The live status of an app: plan against its head (nothing is written) plus health.
+    pub async fn status(&self, app: &Application, cluster: &ClusterClient) -> Result<AppStatus, EngineError> {
+        Ok(self.assess(app, cluster).await?.status(&app.metadata.name))
+    }
+
+    /// Deletes every object in the app's inventory (for an app removed with
+    /// `deleteOnRemoval: true`), records it, and clears the inventory.
+    pub async fn delete_app(
+        &self,
+        app: &Application,
+        cluster: &ClusterClient,
+    ) -> Result<Vec<ObjectResult>, EngineError> {
+        let name = app.metadata.name.clone();
+        let inventory = self.store.inventory(&name)?;
+        let mut results = Vec::new();
+        for r in inventory.iter().rev() {
+            let res = match prepare::resolve_ref(cluster, r).await {
+                Ok(Some(k)) => match cluster.delete(&k, r.namespace.as_deref(), &r.name).await {
+                    Ok(_) => ObjectResult {
+                        object: r.clone(),
+                        action: "prune".into(),
+                        result: ApplyResult::Deleted,
+                        message: "application removed".into(),
+                    },
+                    Err(e) => ObjectResult {
+                        object: r.clone(),
+                        action: "prune".into(),
+                        result: ApplyResult::Failed,
+                        message: e.to_string(),
+                    },
+                },
+                Ok(None) => ObjectResult {
+                    object: r.clone(),
+                    action: "prune".into(),
+                    result: ApplyResult::Deleted,
+                    message: "kind no longer served".into(),
+                },
+                Err(e) => ObjectResult {
+                    object: r.clone(),
+                    action: "prune".into(),
+                    result: ApplyResult::Failed,
+                    message: e.to_string(),
+                },
+            };
+            results.push(res);
+        }
+        let failed: Vec<ObjectRef> = results
+            .iter()
+            .filter(|r| r.result == ApplyResult::Failed)
+            .map(|r| r.object.clone())
+            .collect();
+        let rev = self
+            .store
+            .inventory_record(&name)?
+            .map(|i| i.revision)
+            .unwrap_or_else(|| Revision {
+                commit: String::new(),
+                requested_ref: String::new(),
+                resolved_ref: String::new(),
+                author: String::new(),
+                message: String::new(),
+                time: 0,
+            });
+        self.store.save_inventory(&name, &failed, &rev)?;
+        Ok(results)
+    }
+}
+
+/// A plan against the cluster with live health, before any decision to sync.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    /// Revision planned.
+    pub revision: Revision,
+    /// Desired objects, resolved.
+    pub prepared: Prepared,
+    /// The plan.
+    pub plan: Plan,
+    /// Health of each desired object.
+    pub healths: Vec<(ObjectRef, HealthReport)>,
+    /// Render warnings and notes (e.g. pinned by a rollback).
+    pub warnings: Vec<String>,
+}
+
+impl Assessment {
+    /// The status view of this assessment.
+    pub fn status(&self, name: &str) -> AppStatus {
+        let mut s = status::from_plan(name, &self.revision.commit, &self.plan, self.healths.clone());
+        s.message = self.warnings.join("; ");
+        s
     }
 }

@@ -65,32 +65,37 @@ pub async fn assess_objects(
     cluster: &ClusterClient,
     prepared: &Prepared,
 ) -> Result<Vec<(ObjectRef, HealthReport)>, ClusterError> {
-    futures::stream::iter(prepared.objects.iter())
-        .map(|p| async move {
-            let r = p.desired.object_ref().unwrap_or_else(|| ObjectRef {
-                group: String::new(),
-                kind: String::new(),
-                namespace: None,
-                name: String::new(),
-            });
-            let live = match &p.resolved {
-                Some(res) => cluster.get(res, r.namespace.as_deref(), &r.name).await?,
-                None => {
-                    let av = p.desired.object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-                    match cluster.resolve(av, &r.kind).await {
-                        Ok(res) => cluster.get(&res, r.namespace.as_deref(), &r.name).await?,
-                        Err(ClusterError::KindNotServed { .. }) => None,
-                        Err(e) => return Err(e),
-                    }
-                }
-            };
-            Ok((r, health::assess_live(live.as_ref())))
-        })
+    let futs: Vec<_> = prepared.objects.iter().map(|p| assess_one(cluster, p)).collect();
+    futures::stream::iter(futs)
         .buffered(crate::PARALLELISM)
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect()
+}
+
+async fn assess_one(
+    cluster: &ClusterClient,
+    p: &crate::prepare::PreparedObject,
+) -> Result<(ObjectRef, HealthReport), ClusterError> {
+    let r = p.desired.object_ref().unwrap_or_else(|| ObjectRef {
+        group: String::new(),
+        kind: String::new(),
+        namespace: None,
+        name: String::new(),
+    });
+    let live = match &p.resolved {
+        Some(res) => cluster.get(res, r.namespace.as_deref(), &r.name).await?,
+        None => {
+            let av = p.desired.object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+            match cluster.resolve(av, &r.kind).await {
+                Ok(res) => cluster.get(&res, r.namespace.as_deref(), &r.name).await?,
+                Err(ClusterError::KindNotServed { .. }) => None,
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    Ok((r, health::assess_live(live.as_ref())))
 }
 
 /// Builds the status from a plan and live health.
@@ -131,8 +136,18 @@ pub fn from_plan(name: &str, revision: &str, plan: &Plan, healths: Vec<(ObjectRe
 pub fn app_health(healths: &[(ObjectRef, HealthReport)]) -> HealthReport {
     let worst = health::worst(healths.iter().map(|(_, h)| h));
     if worst.status == health::HealthStatus::Healthy {
-        return HealthReport { status: worst.status, message: format!("{} object(s) healthy", healths.len()) };
+        return HealthReport {
+            status: worst.status,
+            message: format!("{} object(s) healthy", healths.len()),
+        };
     }
-    let unhealthy = healths.iter().filter(|(_, h)| h.status == worst.status).map(|(o, h)| format!("{o}: {}", h.message)).collect::<Vec<_>>();
-    HealthReport { status: worst.status, message: unhealthy.join("; ") }
+    let unhealthy = healths
+        .iter()
+        .filter(|(_, h)| h.status == worst.status)
+        .map(|(o, h)| format!("{o}: {}", h.message))
+        .collect::<Vec<_>>();
+    HealthReport {
+        status: worst.status,
+        message: unhealthy.join("; "),
+    }
 }

@@ -88,18 +88,14 @@ impl GitCache {
     }
 
     pub(crate) fn mirror_dir(&self, u: &RepoUrl) -> PathBuf {
-        self.root
-            .join("mirrors")
-            .join(format!("{}.git", u.cache_key()))
+        self.root.join("mirrors").join(format!("{}.git", u.cache_key()))
     }
 
     /// Open the mirror of `url` for reading.
     pub(crate) fn open(&self, u: &RepoUrl) -> Result<gix::Repository, SourceError> {
         let dir = self.mirror_dir(u);
         if !dir.join("HEAD").exists() {
-            return Err(SourceError::NotFetched {
-                url: u.display.clone(),
-            });
+            return Err(SourceError::NotFetched { url: u.display.clone() });
         }
         open_isolated(&dir, &[]).map_err(|e| SourceError::Git {
             url: u.display.clone(),
@@ -142,10 +138,7 @@ impl GitCache {
         let job = FetchJob {
             url: u.clone(),
             credentials,
-            lock_path: self
-                .root
-                .join("locks")
-                .join(format!("{}.lock", u.cache_key())),
+            lock_path: self.root.join("locks").join(format!("{}.lock", u.cache_key())),
             mirror: self.mirror_dir(&u),
             tmp_root: self.root.join("tmp"),
             deadline: Instant::now() + self.timeout,
@@ -236,19 +229,17 @@ impl FetchJob {
         // First clone: build it aside and rename it into place, so a reader never sees a
         // half-initialised mirror and a failed clone leaves nothing behind.
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.tmp_root.join(format!(
-            "{}-{}-{n}.git",
-            self.url.cache_key(),
-            std::process::id()
-        ));
+        let tmp = self
+            .tmp_root
+            .join(format!("{}-{}-{n}.git", self.url.cache_key(), std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         gix::init_bare(&tmp).map_err(|e| SourceError::Git {
             url: self.url.display.clone(),
             message: error_chain(&e, &[]),
         })?;
-        let result = self.fetch_into(&tmp).and_then(|()| {
-            std::fs::rename(&tmp, &self.mirror).map_err(|e| SourceError::io(&self.mirror, e))
-        });
+        let result = self
+            .fetch_into(&tmp)
+            .and_then(|()| std::fs::rename(&tmp, &self.mirror).map_err(|e| SourceError::io(&self.mirror, e)));
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
         }
@@ -345,11 +336,7 @@ impl FetchJob {
         let basic = self.credentials.basic.clone();
         let classify = |e: &dyn std::error::Error| {
             let ssh_said = std::fs::read(&self.ssh_log)
-                .map(|b| {
-                    String::from_utf8_lossy(&b[..b.len().min(4096)])
-                        .trim()
-                        .to_string()
-                })
+                .map(|b| String::from_utf8_lossy(&b[..b.len().min(4096)]).trim().to_string())
                 .unwrap_or_default();
             classify_transport_error(
                 e,
@@ -400,15 +387,13 @@ impl FetchJob {
         let prepare = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(|e| classify(&e))?;
-        let outcome = prepare
-            .receive(gix::progress::Discard, &self.interrupt)
-            .map_err(|e| {
-                if self.interrupt.load(Ordering::SeqCst) {
-                    self.timeout_error(false)
-                } else {
-                    classify(&e)
-                }
-            })?;
+        let outcome = prepare.receive(gix::progress::Discard, &self.interrupt).map_err(|e| {
+            if self.interrupt.load(Ordering::SeqCst) {
+                self.timeout_error(false)
+            } else {
+                classify(&e)
+            }
+        })?;
 
         // Mirror semantics: drop branches and tags the remote no longer has, so a deleted
         // branch stops resolving instead of silently pinning its last commit.
@@ -447,10 +432,7 @@ fn prune_refs(
 }
 
 /// Apply https settings to gix's transport options: an extra CA file, via reqwest.
-fn configure_http(
-    opts: &mut dyn std::any::Any,
-    credentials: &Credentials,
-) -> Result<(), SourceError> {
+fn configure_http(opts: &mut dyn std::any::Any, credentials: &Credentials) -> Result<(), SourceError> {
     use gix::protocol::transport::client::blocking_io::http;
     let Some(http_opts) = opts.downcast_mut::<http::Options>() else {
         return Ok(());
@@ -460,24 +442,18 @@ fn configure_http(
     http_opts.low_speed_time_seconds = 60;
     http_opts.connect_timeout = Some(Duration::from_secs(20));
     if let Some(ca) = &credentials.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| {
-            SourceError::Credentials(format!("cannot read CA file {}: {e}", ca.display()))
-        })?;
+        let pem = std::fs::read(ca)
+            .map_err(|e| SourceError::Credentials(format!("cannot read CA file {}: {e}", ca.display())))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            SourceError::Credentials(format!(
-                "CA file {} holds no valid PEM certificate: {e}",
-                ca.display()
-            ))
+            SourceError::Credentials(format!("CA file {} holds no valid PEM certificate: {e}", ca.display()))
         })?;
         let backend = http::reqwest::Options {
-            configure_client: Some(Box::new(
-                move |mut builder: reqwest::blocking::ClientBuilder| {
-                    for c in &certs {
-                        builder = builder.add_root_certificate(c.clone());
-                    }
-                    Ok(builder)
-                },
-            )),
+            configure_client: Some(Box::new(move |mut builder: reqwest::blocking::ClientBuilder| {
+                for c in &certs {
+                    builder = builder.add_root_certificate(c.clone());
+                }
+                Ok(builder)
+            })),
             configure_request: None,
         };
         http_opts.backend = Some(Arc::new(std::sync::Mutex::new(backend)));
@@ -498,17 +474,10 @@ fn classify_transport_error(
     let secrets = credentials.secrets();
     let mut message = error_chain(err, &secrets);
     if !extra.is_empty() {
-        message = format!(
-            "{message}: {}",
-            scrub(&extra.replace(['\r', '\n'], " "), &secrets)
-        );
+        message = format!("{message}: {}", scrub(&extra.replace(['\r', '\n'], " "), &secrets));
     }
     let lower = message.to_ascii_lowercase();
-    let has_status = |code: &str| {
-        lower
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|t| t == code)
-    };
+    let has_status = |code: &str| lower.split(|c: char| !c.is_ascii_alphanumeric()).any(|t| t == code);
     if lower.contains("certificate") || lower.contains("unknownissuer") {
         return SourceError::Auth {
             url: url.display.clone(),
@@ -531,9 +500,7 @@ fn classify_transport_error(
     if auth {
         let mut hint = credentials.hint(url.kind);
         if lower.contains("host key verification failed") {
-            hint =
-                "the server's host key is not in the configured known_hosts file (or has changed)"
-                    .to_string();
+            hint = "the server's host key is not in the configured known_hosts file (or has changed)".to_string();
         }
         return SourceError::Auth {
             url: url.display.clone(),

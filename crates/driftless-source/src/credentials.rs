@@ -112,10 +112,7 @@ impl Credentials {
     }
 
     /// Read a password from a file (trailing newline removed), as mounted Kubernetes secrets are.
-    pub fn basic_from_file(
-        username: impl Into<String>,
-        password_file: &Path,
-    ) -> Result<Credentials, SourceError> {
+    pub fn basic_from_file(username: impl Into<String>, password_file: &Path) -> Result<Credentials, SourceError> {
         let password = read_secret_file(password_file)?;
         let mut c = Credentials::basic(username, password);
         c.origin = Some(format!("the password file {}", password_file.display()));
@@ -131,9 +128,7 @@ impl Credentials {
 
     /// Like [`Credentials::from_env`], with variables looked up through `lookup` (for tests and
     /// for per-repo settings stored as key/value pairs).
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Credentials, SourceError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Credentials, SourceError> {
         let get = |k: &str| lookup(k).filter(|v| !v.is_empty());
         let mut c = Credentials::default();
         let mut origins = Vec::new();
@@ -210,9 +205,9 @@ impl Credentials {
             (UrlKind::Ssh, _) if self.ssh.is_none() => format!(
                 "no SSH key configured; set {ENV_SSH_KEY_FILE} and {ENV_KNOWN_HOSTS_FILE} or the repository's SSH key settings"
             ),
-            (UrlKind::Ssh, Some(o)) => format!(
-                "check {o} (the key must be authorized on the server and the host key listed in known_hosts)"
-            ),
+            (UrlKind::Ssh, Some(o)) => {
+                format!("check {o} (the key must be authorized on the server and the host key listed in known_hosts)")
+            }
             (UrlKind::Http, _) if self.basic.is_some() => {
                 "credentials are never sent over plain http; use an https:// URL".to_string()
             }

@@ -105,9 +105,7 @@ pub enum SourceError {
         reason: String,
     },
     /// A symlink in the repository points outside the repository root (or is absolute).
-    #[error(
-        "symlink '{file}' points outside the repository (target '{target}'); refusing to read it"
-    )]
+    #[error("symlink '{file}' points outside the repository (target '{target}'); refusing to read it")]
     SymlinkEscape {
         /// Path of the symlink in the repository.
         file: String,
@@ -184,11 +182,7 @@ fn ref_not_found_message(
             v.join(", ")
         }
     };
-    m.push_str(&format!(
-        "; branches: {}; tags: {}",
-        list(branches),
-        list(tags)
-    ));
+    m.push_str(&format!("; branches: {}; tags: {}", list(branches), list(tags)));
     m
 }
 

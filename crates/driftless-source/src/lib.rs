@@ -39,8 +39,8 @@ use gix::bstr::ByteSlice;
 
 pub use cache::GitCache;
 pub use credentials::{
-    BasicAuth, Credentials, ENV_CA_FILE, ENV_KNOWN_HOSTS_FILE, ENV_PASSWORD, ENV_PASSWORD_FILE,
-    ENV_SSH_KEY_FILE, ENV_USERNAME, Secret, SshAuth,
+    BasicAuth, Credentials, ENV_CA_FILE, ENV_KNOWN_HOSTS_FILE, ENV_PASSWORD, ENV_PASSWORD_FILE, ENV_SSH_KEY_FILE,
+    ENV_USERNAME, Secret, SshAuth,
 };
 pub use error::{ErrorClass, SourceError};
 pub use refs::{SemverRange, parse_tag_version};
@@ -81,16 +81,10 @@ impl GitCache {
         let u = RepoUrl::parse(url)?;
         let repo = self.open(&u)?;
         let resolved = refs::resolve_in(&repo, &u, reference)?;
-        let commit = repo
-            .find_commit(resolved.commit)
-            .map_err(|e| git_err(&u, &e))?;
+        let commit = repo.find_commit(resolved.commit).map_err(|e| git_err(&u, &e))?;
         let author = commit.author().map_err(|e| git_err(&u, &e))?;
         let time = author.time().map(|t| t.seconds).unwrap_or(0);
-        let author_s = format!(
-            "{} <{}>",
-            author.name.to_str_lossy(),
-            author.email.to_str_lossy()
-        );
+        let author_s = format!("{} <{}>", author.name.to_str_lossy(), author.email.to_str_lossy());
         let message = commit
             .message()
             .map(|m| m.summary().to_str_lossy().into_owned())
@@ -130,13 +124,7 @@ impl GitCache {
     /// copies of their targets, and symlinks that escape the repository fail with
     /// [`SourceError::SymlinkEscape`] naming the file. Enforces [`Limits`]. On error, `dest`
     /// may hold part of the files; discard it.
-    pub fn materialize(
-        &self,
-        url: &str,
-        commit: &str,
-        path: &str,
-        dest: &Path,
-    ) -> Result<(), SourceError> {
+    pub fn materialize(&self, url: &str, commit: &str, path: &str, dest: &Path) -> Result<(), SourceError> {
         let u = RepoUrl::parse(url)?;
         let repo = self.open(&u)?;
         let reader = self.reader(&repo, &u, commit)?;
@@ -148,18 +136,23 @@ impl GitCache {
 
     /// Paths of the files [`GitCache::materialize`] would write for `path`, relative to it,
     /// in tree order. Applies the same safety rules and limits.
-    pub fn list_files(
-        &self,
-        url: &str,
-        commit: &str,
-        path: &str,
-    ) -> Result<Vec<String>, SourceError> {
+    pub fn list_files(&self, url: &str, commit: &str, path: &str) -> Result<Vec<String>, SourceError> {
         let u = RepoUrl::parse(url)?;
         let repo = self.open(&u)?;
         let reader = self.reader(&repo, &u, commit)?;
         let mut sink = tree::ListSink::default();
         reader.walk(path, &mut sink)?;
         Ok(sink.files)
+    }
+
+    /// A content id for `path` at `commit`: the git object id of that directory (or file).
+    /// Two commits with the same id for an app's path hold the same files there, so a
+    /// monorepo commit that touches other paths need not re-render this app. `None` when the
+    /// subtree contains symlinks (whose targets may change elsewhere in the repository).
+    pub fn content_id(&self, url: &str, commit: &str, path: &str) -> Result<Option<String>, SourceError> {
+        let u = RepoUrl::parse(url)?;
+        let repo = self.open(&u)?;
+        self.reader(&repo, &u, commit)?.content_id(path)
     }
 
     /// The content of one file at `commit` (in-repository symlinks followed, size limited).
@@ -185,8 +178,7 @@ impl GitCache {
         if commit.len() != 40 || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(not_found());
         }
-        let id = gix::ObjectId::from_hex(commit.to_ascii_lowercase().as_bytes())
-            .map_err(|_| not_found())?;
+        let id = gix::ObjectId::from_hex(commit.to_ascii_lowercase().as_bytes()).map_err(|_| not_found())?;
         let obj = repo.find_object(id).map_err(|_| not_found())?;
         let commit_obj = obj.peel_to_commit().map_err(|_| not_found())?;
         let tree = commit_obj.tree_id().map_err(|e| git_err(u, &e))?.detach();

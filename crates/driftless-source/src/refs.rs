@@ -24,11 +24,7 @@ pub(crate) struct Resolved {
     pub resolved_ref: String,
 }
 
-pub(crate) fn resolve_in(
-    repo: &gix::Repository,
-    url: &RepoUrl,
-    requested: &str,
-) -> Result<Resolved, SourceError> {
+pub(crate) fn resolve_in(repo: &gix::Repository, url: &RepoUrl, requested: &str) -> Result<Resolved, SourceError> {
     let git_err = |e: &dyn std::error::Error| SourceError::Git {
         url: url.display.clone(),
         message: crate::cache::error_chain(e, &[]),
@@ -48,23 +44,19 @@ pub(crate) fn resolve_in(
     }
 
     if want.len() == 40 && want.chars().all(|c| c.is_ascii_hexdigit()) {
-        let id = gix::ObjectId::from_hex(want.to_ascii_lowercase().as_bytes())
-            .map_err(|e| git_err(&e))?;
+        let id = gix::ObjectId::from_hex(want.to_ascii_lowercase().as_bytes()).map_err(|e| git_err(&e))?;
         return match peel_to_commit(repo, id) {
             Some(commit) => Ok(Resolved {
                 commit,
                 resolved_ref: commit.to_string(),
             }),
             None => Err(not_found(Some(
-                "no commit with this id was fetched (is it on a branch or tag of the repository?)"
-                    .into(),
+                "no commit with this id was fetched (is it on a branch or tag of the repository?)".into(),
             ))),
         };
     }
 
-    let find = |list: &[(String, gix::ObjectId)], name: &str| {
-        list.iter().find(|(n, _)| n == name).map(|(_, id)| *id)
-    };
+    let find = |list: &[(String, gix::ObjectId)], name: &str| list.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
     let peel = |id: gix::ObjectId, full: String| -> Result<Resolved, SourceError> {
         peel_to_commit(repo, id)
             .map(|commit| Resolved {
@@ -102,9 +94,7 @@ pub(crate) fn resolve_in(
         .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)));
     match best {
         Some((_, name, id)) => peel(id, format!("refs/tags/{name}")),
-        None => Err(not_found(Some(format!(
-            "no tag matches the semver range '{want}'"
-        )))),
+        None => Err(not_found(Some(format!("no tag matches the semver range '{want}'")))),
     }
 }
 
@@ -203,10 +193,7 @@ fn parse_conjunction(s: &str) -> Option<semver::VersionReq> {
         if !(first.is_ascii_digit() || first == '*' || first == 'x' || first == 'X') {
             return None;
         }
-        if ver
-            .chars()
-            .any(|c| !(c.is_ascii_alphanumeric() || ".-+*".contains(c)))
-        {
+        if ver.chars().any(|c| !(c.is_ascii_alphanumeric() || ".-+*".contains(c))) {
             return None;
         }
         let op = if op.is_empty() {
@@ -236,11 +223,7 @@ fn split_op(t: &str) -> (&str, &str) {
 fn nearest<'a>(want: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut scored: Vec<(usize, &str)> = names.map(|n| (edit_distance(want, n), n)).collect();
     scored.sort();
-    scored
-        .into_iter()
-        .take(5)
-        .map(|(_, n)| n.to_string())
-        .collect()
+    scored.into_iter().take(5).map(|(_, n)| n.to_string()).collect()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -299,15 +282,7 @@ mod tests {
 
     #[test]
     fn names_are_not_ranges() {
-        for n in [
-            "main",
-            "release-1",
-            "feature/x",
-            "v1-branch",
-            "x86",
-            ">=",
-            "1.0 >=",
-        ] {
+        for n in ["main", "release-1", "feature/x", "v1-branch", "x86", ">=", "1.0 >="] {
             assert!(SemverRange::parse(n).is_none(), "{n}");
         }
     }

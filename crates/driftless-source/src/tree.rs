@@ -127,14 +127,8 @@ impl<'r> TreeReader<'r> {
             let id = e.oid.to_owned();
             let node = match e.mode.kind() {
                 EntryKind::Tree => Node::Tree(id),
-                EntryKind::Blob => Node::Blob {
-                    id,
-                    executable: false,
-                },
-                EntryKind::BlobExecutable => Node::Blob {
-                    id,
-                    executable: true,
-                },
+                EntryKind::Blob => Node::Blob { id, executable: false },
+                EntryKind::BlobExecutable => Node::Blob { id, executable: true },
                 EntryKind::Link => Node::Link(id),
                 EntryKind::Commit => Node::Submodule,
             };
@@ -409,24 +403,20 @@ impl<'r> TreeReader<'r> {
                     stack.pop();
                 }
                 Node::Link(_) => {
-                    let (target, target_real) = self
-                        .lookup(real, vec![name.clone()], true, &display)
-                        .map_err(|e| match e {
-                            // A dangling link inside the repository: say which file.
-                            SourceError::PathNotFound { url, commit, .. } => {
-                                SourceError::PathNotFound {
+                    let (target, target_real) =
+                        self.lookup(real, vec![name.clone()], true, &display)
+                            .map_err(|e| match e {
+                                // A dangling link inside the repository: say which file.
+                                SourceError::PathNotFound { url, commit, .. } => SourceError::PathNotFound {
                                     url,
                                     commit,
                                     path: format!("{display} (symlink target)"),
-                                }
-                            }
-                            other => other,
-                        })?;
+                                },
+                                other => other,
+                            })?;
                     match target {
                         Node::Blob { id, executable } => {
-                            self.emit_file(
-                                id, executable, &out, &display, requested, sink, budget,
-                            )?;
+                            self.emit_file(id, executable, &out, &display, requested, sink, budget)?;
                         }
                         Node::Tree(id) => {
                             // Copying a directory that contains (or is) the one being expanded
@@ -464,6 +454,32 @@ impl<'r> TreeReader<'r> {
     }
 
     /// Read one file, following in-repository symlinks.
+    /// The object id of `path` (tree or blob), or `None` when the subtree holds symlinks
+    /// (their targets may live elsewhere, so the id would not capture the content).
+    pub(crate) fn content_id(&self, path: &str) -> Result<Option<String>, SourceError> {
+        let comps = safe_components(path)?;
+        let (node, _) = self.lookup(&[], comps, true, path)?;
+        match node {
+            Node::Tree(id) => Ok((!self.has_links(id, 0)?).then(|| id.to_string())),
+            Node::Blob { id, .. } => Ok(Some(id.to_string())),
+            Node::Link(_) | Node::Submodule => Ok(None),
+        }
+    }
+
+    fn has_links(&self, tree: gix::ObjectId, depth: usize) -> Result<bool, SourceError> {
+        if depth > 64 {
+            return Ok(true);
+        }
+        for (_, node) in self.entries(tree)? {
+            match node {
+                Node::Link(_) => return Ok(true),
+                Node::Tree(id) if self.has_links(id, depth + 1)? => return Ok(true),
+                _ => {}
+            }
+        }
+        Ok(false)
+    }
+
     pub(crate) fn read(&self, path: &str) -> Result<Vec<u8>, SourceError> {
         let comps = safe_components(path)?;
         let (node, _) = self.lookup(&[], comps, true, path)?;

@@ -142,11 +142,7 @@ impl RepoUrl {
             }
             let host_lc = host.to_ascii_lowercase();
             let path_norm = path.trim_end_matches('/');
-            let scheme_out = if kind == UrlKind::Ssh {
-                "ssh"
-            } else {
-                scheme.as_str()
-            };
+            let scheme_out = if kind == UrlKind::Ssh { "ssh" } else { scheme.as_str() };
             let (user, password) = match userinfo.map(|u| u.split_once(':')) {
                 Some(Some((u, p))) => (Some(u), Some(p)),
                 Some(None) => (userinfo, None),
@@ -294,18 +290,9 @@ mod tests {
 
     #[test]
     fn keeps_ssh_user_but_not_password() {
-        assert_eq!(
-            redact_url("ssh://git@host:22/r.git"),
-            "ssh://git@host:22/r.git"
-        );
-        assert_eq!(
-            redact_url("ssh://git:pw@host/r.git"),
-            "ssh://git:***@host/r.git"
-        );
-        assert_eq!(
-            redact_url("git@github.com:org/repo.git"),
-            "git@github.com:org/repo.git"
-        );
+        assert_eq!(redact_url("ssh://git@host:22/r.git"), "ssh://git@host:22/r.git");
+        assert_eq!(redact_url("ssh://git:pw@host/r.git"), "ssh://git:***@host/r.git");
+        assert_eq!(redact_url("git@github.com:org/repo.git"), "git@github.com:org/repo.git");
         assert_eq!(redact_url("/srv/git/repo"), "/srv/git/repo");
         assert_eq!(redact_url("https://host/r"), "https://host/r");
     }
@@ -315,10 +302,7 @@ mod tests {
         let u = RepoUrl::parse("https://bob:pa%40ss@Example.COM/r.git/").unwrap();
         assert_eq!(u.fetch_url, "https://Example.COM/r.git/");
         assert_eq!(u.normalized, "https://example.com/r.git");
-        assert_eq!(
-            u.embedded_basic,
-            Some(("bob".to_string(), "pa@ss".to_string()))
-        );
+        assert_eq!(u.embedded_basic, Some(("bob".to_string(), "pa@ss".to_string())));
         assert!(!u.display.contains("pa%40ss"));
     }
 

@@ -1,6 +1,9 @@
 //! `driftless`: the command line. Thin by design: it parses flags, loads Application specs,
 //! connects to clusters and prints; the work is in `driftless-engine`.
 
+mod client;
+mod serve;
+
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -40,10 +43,25 @@ struct Cli {
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
     /// Log filter (e.g. `info`, `driftless_engine=debug`); logs go to stderr.
-    #[arg(long, global = true, env = "DRIFTLESS_LOG", default_value = "warn")]
-    log: String,
+    #[arg(long, global = true, env = "DRIFTLESS_LOG")]
+    log: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    /// Talk to a running `driftless serve` at this URL instead of working locally.
+    #[arg(long, global = true, env = "DRIFTLESS_SERVER")]
+    server: Option<String>,
+    /// Bearer token for --server, read from this file (or DRIFTLESS_TOKEN).
+    #[arg(long, global = true, env = "DRIFTLESS_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -105,8 +123,13 @@ enum Command {
         #[arg(long)]
         confirm_prune: bool,
     },
+    /// Re-check an app against Git and the cluster now (with --server: queue a refresh).
+    Refresh { app: String },
     /// Print the rendered manifests of the app's head revision.
     Render { app: String },
+    /// Run continuously: poll and receive webhooks, sync automated apps, watch for drift and
+    /// revert it (selfHeal), serve the HTTP API and /metrics, send notifications.
+    Serve(serve::ServeArgs),
     /// Assess the health of objects read from a YAML/JSON file.
     Health {
         /// File with one or more objects (`-` for stdin).
@@ -117,13 +140,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(cli.log.as_deref().unwrap_or(default_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => fmt.json().with_current_span(true).init(),
+        LogFormat::Human => fmt.init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -226,8 +256,14 @@ async fn run(cli: Cli) -> Result<u8> {
     if let Command::Health { file } = &cli.command {
         return health_file(file, cli.output);
     }
-    let apps = load_apps(&cli.apps)?;
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    if let Command::Serve(args) = &cli.command {
+        return serve::run(&cli, args, data_dir).await;
+    }
+    if let Some(url) = cli.server.clone() {
+        return client::run(&cli, &url).await;
+    }
+    let apps = load_apps(&cli.apps)?;
     let engine = Engine::open(&data_dir).with_context(|| format!("opening the data dir {}", data_dir.display()))?;
     let ctx = Ctx {
         cli,
@@ -238,6 +274,7 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Apps => cmd_apps(&ctx, &engine),
         Command::Get { app } => cmd_get(&ctx, &engine, app).await,
         Command::Status { app } => cmd_status(&ctx, &engine, app.as_deref()).await,
+        Command::Refresh { app } => cmd_status(&ctx, &engine, Some(app)).await,
         Command::Diff { app } => cmd_diff(&ctx, &engine, app).await,
         Command::Sync {
             app,
@@ -313,7 +350,7 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Health { .. } => unreachable!("handled before loading apps"),
+        Command::Health { .. } | Command::Serve(_) => Ok(2),
     }
 }
 
@@ -720,7 +757,7 @@ fn print_plan(plan: &Plan) {
     }
 }
 
-fn history_json(e: &SyncEntry) -> Value {
+pub(crate) fn history_json(e: &SyncEntry) -> Value {
     json!({
         "id": e.id.0, "app": e.app, "revision": e.revision.commit, "author": e.revision.author, "commitMessage": e.revision.message,
         "ref": e.revision.requested_ref, "trigger": e.trigger, "outcome": e.outcome.as_str(), "message": e.message,
