@@ -37,6 +37,8 @@
 //! # let _ = preview; Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod discovery;
 mod error;
 mod kubeconfig;
@@ -81,6 +83,24 @@ pub struct ClusterClient {
     context: Option<Arc<str>>,
     cache: Arc<Cache>,
     retry: RetryPolicy,
+    requests: Arc<RequestCounts>,
+}
+
+/// API calls made through a [`ClusterClient`] (and its clones), by verb: one per logical
+/// call, retries not counted. Watches are counted by the watcher's own re-list/re-watch.
+#[derive(Default, Debug)]
+pub struct RequestCounts {
+    get: std::sync::atomic::AtomicU64,
+    list: std::sync::atomic::AtomicU64,
+    patch: std::sync::atomic::AtomicU64,
+    delete: std::sync::atomic::AtomicU64,
+    discovery: std::sync::atomic::AtomicU64,
+}
+
+impl RequestCounts {
+    fn inc(counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for ClusterClient {
@@ -133,6 +153,7 @@ impl ClusterClient {
             context: None,
             cache: Arc::new(Cache::default()),
             retry: RetryPolicy::default(),
+            requests: Arc::default(),
         }
     }
 
@@ -212,6 +233,20 @@ impl ClusterClient {
         self.cache.clear();
     }
 
+    /// Totals of API calls by verb (`get`, `list`, `patch`, `delete`, `discovery`) since the
+    /// client was created, shared by its clones — for metrics.
+    pub fn request_counts(&self) -> Vec<(String, u64)> {
+        let r = &self.requests;
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        vec![
+            ("get".into(), load(&r.get)),
+            ("list".into(), load(&r.list)),
+            ("patch".into(), load(&r.patch)),
+            ("delete".into(), load(&r.delete)),
+            ("discovery".into(), load(&r.discovery)),
+        ]
+    }
+
     /// Lists every listable kind discovery knows: core `v1` and each group's preferred
     /// version, subresources excluded. Cached until [`ClusterClient::refresh_discovery`]
     /// or a successful [`ClusterClient::wait_crd_established`].
@@ -222,6 +257,7 @@ impl ClusterClient {
         if let Some(all) = self.cache.all() {
             return Ok(all.as_ref().clone());
         }
+        RequestCounts::inc(&self.requests.discovery);
         let mut api_versions = Vec::new();
         let core = retry::run(&self.retry, self.target("discovery of /api", ""), || {
             self.client.list_core_api_versions()
@@ -261,6 +297,7 @@ impl ClusterClient {
 
     /// GETs one object; `Ok(None)` when it (or its namespace) does not exist.
     pub async fn get(&self, r: &Resolved, namespace: Option<&str>, name: &str) -> Result<Option<Value>, ClusterError> {
+        RequestCounts::inc(&self.requests.get);
         let object = describe(r.kind(), namespace, name);
         let namespace = scope(r, namespace, &object)?;
         check_segment("name", name, &object)?;
@@ -290,6 +327,7 @@ impl ClusterClient {
     /// Retries as described in the crate docs; a field conflict is
     /// [`ClusterError::Conflict`] (retried only when `force`).
     pub async fn apply(&self, r: &Resolved, obj: &Value, dry_run: bool, force: bool) -> Result<Value, ClusterError> {
+        RequestCounts::inc(&self.requests.patch);
         let name = obj
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -354,6 +392,7 @@ impl ClusterClient {
         name: &str,
         propagation: Propagation,
     ) -> Result<bool, ClusterError> {
+        RequestCounts::inc(&self.requests.delete);
         let object = describe(r.kind(), namespace, name);
         let namespace = scope(r, namespace, &object)?;
         check_segment("name", name, &object)?;
@@ -382,6 +421,7 @@ impl ClusterClient {
     /// Lists objects of one kind matching `label_selector`, in all namespaces, following
     /// pagination. Items get `apiVersion` and `kind` filled in (list responses omit them).
     pub async fn list(&self, r: &Resolved, label_selector: &str) -> Result<Vec<Value>, ClusterError> {
+        RequestCounts::inc(&self.requests.list);
         let what = if label_selector.is_empty() {
             format!("{} (all)", r.kind())
         } else {
@@ -613,10 +653,11 @@ fn normalized_body<'a>(r: &Resolved, obj: &'a Value, object: &str) -> Result<Cow
             }
         }
     }
-    if !r.namespaced && obj.pointer("/metadata/namespace").is_some() {
-        if let Some(meta) = body.to_mut().get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("namespace");
-        }
+    if !r.namespaced
+        && obj.pointer("/metadata/namespace").is_some()
+        && let Some(meta) = body.to_mut().get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.remove("namespace");
     }
     Ok(body)
 }
@@ -666,6 +707,13 @@ mod tests {
         let obj = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "a", "namespace": "x"}});
         let body = normalized_body(&crd, &obj, "x").unwrap();
         assert!(body.pointer("/metadata/namespace").is_none());
+    }
+
+    #[test]
+    fn client_is_send_sync_and_cheap_to_clone() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<ClusterClient>();
+        assert_send_sync::<Resolved>();
     }
 
     #[test]

@@ -126,6 +126,8 @@ struct AppState {
     drift_reported: bool,
     last_health: Option<HealthStatus>,
     last_sync: Option<Value>,
+    /// Objects in the destination namespace that no app manages (reportUnmanaged).
+    unmanaged: Vec<String>,
 }
 
 /// A cluster connection and its drift watcher, per kubeconfig context.
@@ -230,6 +232,17 @@ impl Daemon {
     /// Prometheus text exposition.
     pub fn metrics_text(&self) -> String {
         self.inner.metrics.set_notifications(&self.inner.opts.notifier.stats());
+        if let Ok(clusters) = self.inner.clusters.try_lock() {
+            let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+            for (c, _) in clusters.values() {
+                for (verb, n) in c.request_counts() {
+                    *totals.entry(verb).or_default() += n;
+                }
+            }
+            self.inner
+                .metrics
+                .set_kube_requests(&totals.into_iter().collect::<Vec<_>>());
+        }
         self.inner.metrics.encode()
     }
 
@@ -721,6 +734,11 @@ impl Daemon {
                 }
             }
         }
+        let unmanaged = if app.spec.report_unmanaged {
+            self.unmanaged(app, &cluster, &assessment.prepared).await
+        } else {
+            Vec::new()
+        };
         let status = assessment.status(&name);
         let revision = assessment.revision.commit.clone();
         let out_of_sync = assessment.plan.has_changes();
@@ -735,6 +753,7 @@ impl Daemon {
             let mut apps = lock(&self.inner.apps);
             let Some(st) = apps.get_mut(&name) else { return Ok(()) };
             st.last_error = None;
+            st.unmanaged = unmanaged;
             let first_look = st.status.is_none();
             let previous_health = st.last_health.replace(health);
             st.status = Some(status.clone());
@@ -862,6 +881,39 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Objects of the kinds the app uses, in its destination namespace, that carry no
+    /// `driftless.dev/app` label: created outside Git.
+    async fn unmanaged(&self, app: &Application, cluster: &ClusterClient, prepared: &crate::Prepared) -> Vec<String> {
+        let ns = &app.spec.destination.namespace;
+        let mut kinds: Vec<&driftless_cluster::Resolved> = Vec::new();
+        for p in &prepared.objects {
+            if let Some(r) = &p.resolved
+                && r.namespaced
+                && !kinds
+                    .iter()
+                    .any(|k| k.api_resource.kind == r.api_resource.kind && k.api_resource.group == r.api_resource.group)
+            {
+                kinds.push(r);
+            }
+        }
+        let mut out = Vec::new();
+        for k in kinds {
+            match cluster.list(k, &format!("!{}", crate::APP_LABEL)).await {
+                Ok(objs) => out.extend(
+                    objs.iter()
+                        .filter(|o| o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns.as_str()))
+                        .filter_map(ObjectRef::from_object)
+                        .map(|r| r.to_string()),
+                ),
+                Err(e) => warn!(app = %app.metadata.name, error = %e, "listing unmanaged objects failed"),
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
 fn apps_source_app(url: &str, git_ref: &str, path: &str) -> Application {
     Application {
         api_version: spec::API_VERSION.into(),
@@ -926,6 +978,7 @@ fn summary_json(name: &str, st: &AppState) -> Value {
         "heldBack": st.hold_reason,
         "outOfSyncObjects": drifted,
         "lastSync": st.last_sync,
+        "unmanaged": st.unmanaged,
     })
 }
 
