@@ -437,7 +437,13 @@ fn observe(obj: &DynamicObject) -> (Key, Seen) {
         .as_ref()
         .and_then(|l| l.get(APP_LABEL))
         .map(|a| Box::from(a.as_str()));
-    (key, Seen { app, hash: fingerprint(obj) })
+    (
+        key,
+        Seen {
+            app,
+            hash: fingerprint(obj),
+        },
+    )
 }
 
 /// Top-level fields left out of [`fingerprint`].
@@ -446,8 +452,9 @@ const IGNORED_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "status"];
 /// state changing.
 const IGNORED_METADATA: &[&str] = &["resourceVersion", "managedFields", "generation", "selfLink"];
 
-/// A 64-bit hash of `obj` without `status`, `apiVersion`, `kind` and the `metadata` fields
-/// in [`IGNORED_METADATA`], object keys in sorted order. Equal hashes mean "no drift worth
+/// A 64-bit hash of `obj` without `status`, `apiVersion`, `kind`, `metadata.resourceVersion`,
+/// `metadata.managedFields`, `metadata.generation` and `metadata.selfLink`, object keys in
+/// sorted order. Equal hashes mean "no drift worth
 /// reporting" (a collision, about 2^-64 per change, would hide one change until the next).
 pub fn fingerprint(obj: &DynamicObject) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
@@ -671,7 +678,10 @@ mod tests {
         assert!(!o.push(ev("b", DriftKind::Applied)));
         assert!(!o.push(ev("a", DriftKind::Deleted)));
         assert!(o.push(ev("c", DriftKind::Applied)), "the first drop is reported");
-        assert!(!o.push(ev("d", DriftKind::Applied)), "later drops in the episode are quiet");
+        assert!(
+            !o.push(ev("d", DriftKind::Applied)),
+            "later drops in the episode are quiet"
+        );
         let a = o.pop().unwrap();
         assert_eq!((a.object.name.as_str(), a.kind), ("a", DriftKind::Deleted));
         assert_eq!(o.pop().unwrap().object.name, "b");
