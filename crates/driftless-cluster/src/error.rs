@@ -94,7 +94,7 @@ impl ClusterError {
             ClusterError::Unreachable { .. } | ClusterError::Timeout(_) => true,
             ClusterError::Api { code, message, .. } => {
                 *code == 429
-                    || (500..=599).contains(code) && *code != 501
+                    || ((500..=599).contains(code) && *code != 501)
                     || (*code == 409 && is_optimistic_conflict_message(message))
             }
             _ => false,
@@ -295,6 +295,47 @@ mod tests {
             }
             .is_retryable()
         );
+    }
+
+    fn status(value: serde_json::Value) -> kube::Error {
+        kube::Error::Api(Box::new(serde_json::from_value(value).unwrap()))
+    }
+
+    #[test]
+    fn conflicts_are_told_apart() {
+        let field = status(serde_json::json!({
+            "status": "Failure", "code": 409, "reason": "Conflict",
+            "message": "Apply failed with 1 conflict: conflict with \"kubectl\": .data.k",
+            "details": {"causes": [{"reason": "FieldManagerConflict", "message": "conflict with \"kubectl\"", "field": ".data.k"}]}
+        }));
+        let c = classify(field, "https://k", "ConfigMap/d/a", "ConfigMap");
+        assert!(matches!(c.error, ClusterError::Conflict { .. }), "{:?}", c.error);
+        assert!(!c.error.is_retryable());
+
+        let stale = status(serde_json::json!({
+            "status": "Failure", "code": 409, "reason": "Conflict",
+            "message": "Operation cannot be fulfilled on configmaps \"a\": the object has been modified; please apply your changes to the latest version and try again"
+        }));
+        let c = classify(stale, "https://k", "ConfigMap/d/a", "ConfigMap");
+        assert!(matches!(c.error, ClusterError::Api { code: 409, .. }), "{:?}", c.error);
+        assert!(c.error.is_retryable());
+    }
+
+    #[test]
+    fn retry_after_and_auth_errors() {
+        let throttled = status(serde_json::json!({
+            "status": "Failure", "code": 429, "reason": "TooManyRequests", "message": "slow down",
+            "details": {"retryAfterSeconds": 3}
+        }));
+        let c = classify(throttled, "https://k", "x", "ConfigMap");
+        assert_eq!(c.retry_after, Some(Duration::from_secs(3)));
+        assert!(c.error.is_retryable());
+        let forbidden = status(serde_json::json!({"code": 403, "reason": "Forbidden", "message": "no"}));
+        let c = classify(forbidden, "https://k", "Secret/d/s", "Secret");
+        assert!(matches!(c.error, ClusterError::Forbidden { .. }));
+        let unauthorized = status(serde_json::json!({"code": 401, "reason": "Unauthorized", "message": "no"}));
+        let c = classify(unauthorized, "https://k", "x", "");
+        assert!(matches!(c.error, ClusterError::Unauthorized { ref server } if server == "https://k"));
     }
 
     #[test]

@@ -124,7 +124,11 @@ impl ClusterClient {
         context: Option<&str>,
         allow_exec: bool,
     ) -> Result<ClusterClient, ClusterError> {
-        let loaded = kubeconfig::load(path, context, allow_exec).await?;
+        let mut loaded = kubeconfig::load(path, context, allow_exec).await?;
+        // kube-rs's own retry layer (on by default) retries 429/503/504 up to 15 times with
+        // a backoff capped at 1000 s: under sustained throttling a request could hang for
+        // many minutes, and on top of ours attempts would multiply. Retries are ours alone.
+        loaded.config.default_retry = false;
         let server = loaded.config.cluster_url.to_string();
         let server = server.trim_end_matches('/').to_owned();
         let client = kube::Client::try_from(loaded.config).map_err(|e| {
@@ -141,6 +145,9 @@ impl ClusterClient {
 
     /// Wraps an existing kube client. Its server URL is unknown to us, so messages say
     /// "the configured cluster"; prefer [`ClusterClient::from_client_with_server`].
+    ///
+    /// Build the client from a `kube::Config` with `default_retry = false`, or kube-rs's
+    /// own retry layer runs underneath this crate's bounded retries (see [`RetryPolicy`]).
     pub fn from_client(client: kube::Client) -> ClusterClient {
         ClusterClient::from_client_with_server(client, "the configured cluster")
     }
