@@ -757,6 +757,11 @@ impl Daemon {
             let first_look = st.status.is_none();
             let previous_health = st.last_health.replace(health);
             st.status = Some(status.clone());
+            // Status-only changes raise no drift event (see driftless-cluster's watch.rs): while
+            // the app is Progressing, look again soon rather than at the next refresh interval.
+            if health == HealthStatus::Progressing {
+                st.next_refresh = st.next_refresh.min(Some(Instant::now() + Duration::from_secs(2)));
+            }
             if st.synced_revision.is_none() && !out_of_sync {
                 st.synced_revision = Some(revision.clone());
             }

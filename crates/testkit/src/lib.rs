@@ -1,0 +1,57 @@
+//! Shared support for driftless's end-to-end tests. No product code lives here.
+//!
+//! - [`GitRepo`]: a work repository and a bare repository built with the real `git` CLI in an
+//!   isolated environment; [`GitRepo::commit`] commits and pushes to the bare repository.
+//! - [`GitHttpServer`]: the real `git http-backend` behind a small HTTP/1.1 CGI bridge on
+//!   127.0.0.1, serving bare repositories over smart HTTP.
+//! - [`Serve`]: a `driftless serve` process on a free port, ready-checked, stderr captured to a
+//!   file, stopped on drop (SIGTERM, then SIGKILL).
+//! - [`http`]: a tiny blocking HTTP/1.1 client and [`hmac_sha256_hex`] for webhook signatures.
+//! - [`poll`]: wait for a condition with a deadline instead of sleeping.
+
+mod git;
+mod githttp;
+pub mod http;
+mod serve;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+pub use git::{GitRepo, git};
+pub use githttp::GitHttpServer;
+pub use http::{Response, hmac_sha256_hex};
+pub use serve::Serve;
+
+/// A free TCP port on 127.0.0.1 (bound, then released: a small race accepted in tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("local addr")
+        .port()
+}
+
+/// Calls `f` every `every` until it returns `Some`, or panics after `timeout` with `what` and
+/// the last value `describe` gives (so a failure says what was seen).
+pub fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    poll_described(what, timeout, &mut f, String::new)
+}
+
+/// Like [`poll`], adding `describe()` (e.g. the last observed state) to the panic message.
+pub fn poll_described<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Option<T>,
+    describe: impl Fn() -> String,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() >= timeout {
+            panic!("timed out after {:?} waiting for {what}\n{}", timeout, describe());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
