@@ -14,7 +14,13 @@ cargo build --quiet --bin driftless --bin kubesim
 export PATH="$ROOT/target/debug:$PATH"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/driftless-demo.XXXXXX")
-cleanup() { [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null; wait 2>/dev/null || true; }
+MAIN_PID=$BASHPID
+# Only the main shell cleans up (bash may run an EXIT trap in command-substitution subshells).
+cleanup() {
+  [ "$BASHPID" = "$MAIN_PID" ] || return 0
+  for pid in ${SERVE_PID:-} ${SIM_PID:-}; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
 
 step "starting kubesim (an in-memory Kubernetes API server) on a free loopback port"
@@ -76,7 +82,7 @@ spec:
     path: apps/guestbook
   destination:
     namespace: guestbook
-  syncPolicy:
+  sync:
     prune: true
     createNamespace: true
   healthTimeout: 1m
@@ -115,5 +121,29 @@ run driftless history guestbook
 run driftless rollback guestbook 1
 run kubectl get deploy,cm -n guestbook
 run driftless get guestbook
+
+step "continuous mode: driftless serve with automated sync and self-heal"
+run driftless rollback guestbook --unpin
+sed -i 's/^    createNamespace: true$/    createNamespace: true\n    automated: true\n    selfHeal: true/' "$WORK/apps/guestbook.yaml"
+driftless serve --listen 127.0.0.1:0 2>"$WORK/serve.log" &
+SERVE_PID=$!
+URL=""
+for _ in $(seq 100); do
+  URL=$(grep -o 'listening on http://[0-9.:]*' "$WORK/serve.log" 2>/dev/null | head -1 | sed 's/listening on //' || true)
+  [ -n "$URL" ] && curl -sf "$URL/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+echo "driftless serve is up at $URL (log: $WORK/serve.log)"
+for _ in $(seq 50); do curl -s "$URL/api/v1/apps" | grep -q '"sync":"Synced"' && break; sleep 0.2; done
+run curl -s "$URL/api/v1/apps"
+echo
+echo "# someone scales the deployment by hand…"
+run kubectl scale deploy frontend -n guestbook --replicas=9
+sleep 1
+echo "# …and self-heal has put Git's replica count back:"
+run kubectl get deploy frontend -n guestbook
+run driftless --server "$URL" apps
+curl -s "$URL/metrics" | grep -E '^driftless_(syncs_total|drift_events_total)' || true
+kill "$SERVE_PID" 2>/dev/null; wait "$SERVE_PID" 2>/dev/null || true
 
 step "done: kubesim stops now; the demo's files are in $WORK"

@@ -111,16 +111,11 @@ impl IgnoreRule {
             return Err(err("deeper than 32 segments"));
         }
         if segments.first().is_some_and(|s| s == "metadata")
-            && segments
-                .get(1)
-                .is_some_and(|s| s == "name" || s == "namespace")
+            && segments.get(1).is_some_and(|s| s == "name" || s == "namespace")
         {
             return Err(err("the object's name and namespace cannot be ignored"));
         }
-        Ok(IgnoreRule {
-            kind: None,
-            segments,
-        })
+        Ok(IgnoreRule { kind: None, segments })
     }
 
     /// Restricts the rule to objects of `kind`.
@@ -196,11 +191,7 @@ pub fn object_diff(live: Option<&Value>, predicted: &Value) -> ObjectDiff {
 }
 
 /// [`object_diff`] with ignore rules applied to both sides first.
-pub fn object_diff_with(
-    live: Option<&Value>,
-    predicted: &Value,
-    ignore: &[IgnoreRule],
-) -> ObjectDiff {
+pub fn object_diff_with(live: Option<&Value>, predicted: &Value, ignore: &[IgnoreRule]) -> ObjectDiff {
     let mut after = normalize_for_compare(predicted);
     let mut before = live.map(normalize_for_compare);
     for rule in ignore {
@@ -229,10 +220,7 @@ pub fn object_diff_with(
         .unified_diff()
         .context_radius(3)
         .header(
-            &format!(
-                "{name} (live{})",
-                if live.is_none() { ": absent" } else { "" }
-            ),
+            &format!("{name} (live{})", if live.is_none() { ": absent" } else { "" }),
             &format!("{name} (predicted)"),
         )
         .to_string();
@@ -269,11 +257,7 @@ fn mask_values(previous: Option<&Value>, data: &Value) -> Value {
         .iter()
         .map(|(k, v)| {
             let same = previous.is_none_or(|p| p.get(k) == Some(v));
-            let mask = if same {
-                SECRET_MASK
-            } else {
-                SECRET_MASK_CHANGED
-            };
+            let mask = if same { SECRET_MASK } else { SECRET_MASK_CHANGED };
             (k.clone(), Value::String(mask.to_owned()))
         })
         .collect();
@@ -306,9 +290,7 @@ fn canonical_order(value: &Value, top: bool) -> Value {
                     .collect(),
             )
         }
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| canonical_order(v, false)).collect())
-        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| canonical_order(v, false)).collect()),
         other => other.clone(),
     }
 }

@@ -141,10 +141,7 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(
-            parse_duration("1m500ms").unwrap(),
-            Duration::from_millis(60_500)
-        );
+        assert_eq!(parse_duration("1m500ms").unwrap(), Duration::from_millis(60_500));
         assert_eq!(parse_duration(" 0s ").unwrap(), Duration::ZERO);
     }
 

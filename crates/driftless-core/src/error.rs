@@ -82,9 +82,7 @@ pub enum Error {
     },
 
     /// Two application specs use the same name.
-    #[error(
-        "application {name:?} is defined twice: in {first} and in {second}; names must be unique"
-    )]
+    #[error("application {name:?} is defined twice: in {first} and in {second}; names must be unique")]
     DuplicateApplication {
         /// The application name.
         name: String,

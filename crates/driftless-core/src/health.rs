@@ -103,15 +103,11 @@ pub fn assess_live(obj: Option<&Value>) -> HealthReport {
 /// Assesses one live object.
 pub fn assess(obj: &Value) -> HealthReport {
     use HealthStatus::*;
-    let (Some(api_version), Some(kind)) = (str_at(obj, &["apiVersion"]), str_at(obj, &["kind"]))
-    else {
+    let (Some(api_version), Some(kind)) = (str_at(obj, &["apiVersion"]), str_at(obj, &["kind"])) else {
         return HealthReport::new(Unknown, "not a Kubernetes object (no apiVersion or kind)");
     };
     let group = crate::object::group_of(api_version);
-    if obj
-        .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|v| !v.is_null())
-    {
+    if obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
         return HealthReport::new(Progressing, "being deleted");
     }
     if let (Some(generation), Some(observed)) = (
@@ -121,9 +117,7 @@ pub fn assess(obj: &Value) -> HealthReport {
     {
         return HealthReport::new(
             Progressing,
-            format!(
-                "waiting for the controller to observe generation {generation} (observed {observed})"
-            ),
+            format!("waiting for the controller to observe generation {generation} (observed {observed})"),
         );
     }
     match (group, kind) {
@@ -219,10 +213,7 @@ fn deployment(obj: &Value) -> HealthReport {
     {
         return HealthReport::new(
             Degraded,
-            with_detail(
-                "rollout exceeded its progress deadline".into(),
-                c.message.to_owned(),
-            ),
+            with_detail("rollout exceeded its progress deadline".into(), c.message.to_owned()),
         );
     }
     if at(obj, &["status"]).is_none() {
@@ -238,25 +229,16 @@ fn deployment(obj: &Value) -> HealthReport {
     if total > updated {
         return HealthReport::new(
             Progressing,
-            format!(
-                "{} old replicas pending termination",
-                total.saturating_sub(updated)
-            ),
+            format!("{} old replicas pending termination", total.saturating_sub(updated)),
         );
     }
     if available < updated {
-        return HealthReport::new(
-            Progressing,
-            format!("{available}/{want} replicas available"),
-        );
+        return HealthReport::new(Progressing, format!("{available}/{want} replicas available"));
     }
     if let Some(c) = condition(obj, "Available")
         && c.is_false()
     {
-        return HealthReport::new(
-            Progressing,
-            with_detail("not available".into(), c.explain()),
-        );
+        return HealthReport::new(Progressing, with_detail("not available".into(), c.explain()));
     }
     HealthReport::new(Healthy, format!("{available}/{want} replicas available"))
 }
@@ -273,11 +255,7 @@ fn stateful_set(obj: &Value) -> HealthReport {
         return HealthReport::new(Progressing, format!("{ready}/{want} replicas ready"));
     }
     let on_delete = str_at(obj, &["spec", "updateStrategy", "type"]) == Some("OnDelete");
-    let partition = int_at(
-        obj,
-        &["spec", "updateStrategy", "rollingUpdate", "partition"],
-    )
-    .unwrap_or(0);
+    let partition = int_at(obj, &["spec", "updateStrategy", "rollingUpdate", "partition"]).unwrap_or(0);
     if !on_delete {
         if partition > 0 {
             let expected = want.saturating_sub(partition).max(0);
@@ -329,10 +307,7 @@ fn replica_set(obj: &Value) -> HealthReport {
     let want = int_at(obj, &["spec", "replicas"]).unwrap_or(1);
     let available = int_at(obj, &["status", "availableReplicas"]).unwrap_or(0);
     if available < want {
-        return HealthReport::new(
-            Progressing,
-            format!("{available}/{want} replicas available"),
-        );
+        return HealthReport::new(Progressing, format!("{available}/{want} replicas available"));
     }
     HealthReport::new(Healthy, format!("{available}/{want} replicas available"))
 }
@@ -369,10 +344,7 @@ fn cron_job(obj: &Value) -> HealthReport {
         .map(|t| format!(", last scheduled {t}"))
         .unwrap_or_default();
     let schedule = str_at(obj, &["spec", "schedule"]).unwrap_or("?");
-    HealthReport::new(
-        HealthStatus::Healthy,
-        format!("schedule {schedule:?}{last}"),
-    )
+    HealthReport::new(HealthStatus::Healthy, format!("schedule {schedule:?}{last}"))
 }
 
 const BROKEN_WAITING_REASONS: &[&str] = &[
@@ -392,10 +364,7 @@ fn pod(obj: &Value) -> HealthReport {
         "Succeeded" => return HealthReport::new(Healthy, "completed"),
         "Failed" => {
             let why = str_at(obj, &["status", "reason"]).or(str_at(obj, &["status", "message"]));
-            return HealthReport::new(
-                Degraded,
-                with_detail("pod failed".into(), why.unwrap_or("").to_owned()),
-            );
+            return HealthReport::new(Degraded, with_detail("pod failed".into(), why.unwrap_or("").to_owned()));
         }
         _ => {}
     }
@@ -428,10 +397,7 @@ fn pod(obj: &Value) -> HealthReport {
     }
     match condition(obj, "Ready") {
         Some(c) if c.is_true() => HealthReport::new(Healthy, "running and ready"),
-        _ if phase == "Running" => HealthReport::new(
-            Progressing,
-            format!("running, {ready}/{total} containers ready"),
-        ),
+        _ if phase == "Running" => HealthReport::new(Progressing, format!("running, {ready}/{total} containers ready")),
         _ => HealthReport::new(Unknown, "pod phase is unknown"),
     }
 }
@@ -454,20 +420,14 @@ fn has_lb_ingress(obj: &Value) -> bool {
 
 fn service(obj: &Value) -> HealthReport {
     if str_at(obj, &["spec", "type"]) == Some("LoadBalancer") && !has_lb_ingress(obj) {
-        return HealthReport::new(
-            HealthStatus::Progressing,
-            "waiting for a load balancer address",
-        );
+        return HealthReport::new(HealthStatus::Progressing, "waiting for a load balancer address");
     }
     HealthReport::new(HealthStatus::Healthy, "service exists")
 }
 
 fn ingress(obj: &Value) -> HealthReport {
     if !has_lb_ingress(obj) {
-        return HealthReport::new(
-            HealthStatus::Progressing,
-            "waiting for a load balancer address",
-        );
+        return HealthReport::new(HealthStatus::Progressing, "waiting for a load balancer address");
     }
     HealthReport::new(HealthStatus::Healthy, "has a load balancer address")
 }
@@ -477,17 +437,11 @@ fn crd(obj: &Value) -> HealthReport {
     if let Some(c) = condition(obj, "NamesAccepted")
         && c.is_false()
     {
-        return HealthReport::new(
-            Degraded,
-            with_detail("names not accepted".into(), c.explain()),
-        );
+        return HealthReport::new(Degraded, with_detail("names not accepted".into(), c.explain()));
     }
     match condition(obj, "Established") {
         Some(c) if c.is_true() => HealthReport::new(Healthy, "established"),
-        Some(c) => HealthReport::new(
-            Progressing,
-            with_detail("not yet established".into(), c.explain()),
-        ),
+        Some(c) => HealthReport::new(Progressing, with_detail("not yet established".into(), c.explain())),
         None => HealthReport::new(Progressing, "not yet established"),
     }
 }
@@ -505,16 +459,9 @@ fn generic(obj: &Value) -> HealthReport {
         return HealthReport::new(Progressing, with_detail("reconciling".into(), c.explain()));
     }
     match condition(obj, "Ready") {
-        Some(c) if c.is_true() => {
-            HealthReport::new(Healthy, with_detail("ready".into(), c.message.to_owned()))
-        }
-        Some(c) if c.is_false() => {
-            HealthReport::new(Degraded, with_detail("not ready".into(), c.explain()))
-        }
-        Some(c) => HealthReport::new(
-            Progressing,
-            with_detail("readiness unknown".into(), c.explain()),
-        ),
+        Some(c) if c.is_true() => HealthReport::new(Healthy, with_detail("ready".into(), c.message.to_owned())),
+        Some(c) if c.is_false() => HealthReport::new(Degraded, with_detail("not ready".into(), c.explain())),
+        Some(c) => HealthReport::new(Progressing, with_detail("readiness unknown".into(), c.explain())),
         None => HealthReport::new(Healthy, "exists"),
     }
 }

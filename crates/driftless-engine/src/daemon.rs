@@ -748,6 +748,17 @@ impl Daemon {
             .metrics
             .app_state(&name, if out_of_sync { "OutOfSync" } else { "Synced" }, Some(health));
 
+        // A sync cut off by a crash or kill -9 is redone once at the same revision, so its
+        // history gets a real outcome even when the cluster already matches Git.
+        let redo_interrupted = policy.automated
+            && self
+                .inner
+                .engine
+                .store()
+                .history(&name, 1)
+                .ok()
+                .and_then(|h| h.into_iter().next())
+                .is_some_and(|e| e.outcome == SyncOutcome::Interrupted && e.revision.commit == revision);
         // Decide under the lock, act outside it.
         let (do_sync, drift_news, health_news) = {
             let mut apps = lock(&self.inner.apps);
@@ -774,7 +785,7 @@ impl Daemon {
             }
             let health_news =
                 health == HealthStatus::Degraded && previous_health != Some(HealthStatus::Degraded) && !first_look;
-            let wanted = out_of_sync && policy.automated && (!is_drift || policy.self_heal);
+            let wanted = (out_of_sync && policy.automated && (!is_drift || policy.self_heal)) || redo_interrupted;
             let mut do_sync = false;
             st.hold_reason = None;
             if wanted {

@@ -83,11 +83,9 @@ impl RenderCache {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(|source| {
-                RenderError::Cache {
-                    file: dir.clone(),
-                    source,
-                }
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(|source| RenderError::Cache {
+                file: dir.clone(),
+                source,
             })?;
         }
         Ok(RenderCache { dir })
@@ -258,9 +256,7 @@ mod tests {
         let other = CacheKey::new("c2", "apps/web", &RenderOptions::default());
         assert!(
             cache
-                .get_or_render(&other, || Err(RenderError::KustomizeMissing {
-                    dir: ".".into()
-                }))
+                .get_or_render(&other, || Err(RenderError::KustomizeMissing { dir: ".".into() }))
                 .is_err()
         );
         assert!(cache.get(&other).is_none());

@@ -121,10 +121,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert!(matches!(
-            root.app_path("nope"),
-            Err(RenderError::NotFound { .. })
-        ));
+        assert!(matches!(root.app_path("nope"), Err(RenderError::NotFound { .. })));
     }
 
     #[test]

@@ -25,9 +25,7 @@ pub enum NextStep {
 pub enum RenderError {
     /// The application path is absolute, contains `..`, or otherwise cannot name a place
     /// inside the repository.
-    #[error(
-        "invalid application path `{path}`: {reason}; use a relative path inside the repository without `..`"
-    )]
+    #[error("invalid application path `{path}`: {reason}; use a relative path inside the repository without `..`")]
     InvalidPath {
         /// The path as given.
         path: String,
@@ -68,9 +66,7 @@ pub enum RenderError {
     },
 
     /// One file is larger than [`crate::RenderOptions::max_file_bytes`].
-    #[error(
-        "{file}: {size} bytes exceeds the per-file limit of {limit} bytes; split the file or raise the limit"
-    )]
+    #[error("{file}: {size} bytes exceeds the per-file limit of {limit} bytes; split the file or raise the limit")]
     FileTooLarge {
         /// Path relative to the repository root.
         file: String,
@@ -183,9 +179,7 @@ pub enum RenderError {
     },
 
     /// The kustomization graph is nested more deeply than allowed.
-    #[error(
-        "kustomization nesting deeper than {limit} levels at {dir}; flatten the bases (chain: {chain})"
-    )]
+    #[error("kustomization nesting deeper than {limit} levels at {dir}; flatten the bases (chain: {chain})")]
     KustomizeTooDeep {
         /// Directory where the limit was crossed.
         dir: String,
@@ -205,9 +199,7 @@ pub enum RenderError {
     },
 
     /// Neither `kustomize` nor `kubectl` is on `PATH`.
-    #[error(
-        "{dir}: neither `kustomize` nor `kubectl` was found on PATH; install one of them on the driftless host"
-    )]
+    #[error("{dir}: neither `kustomize` nor `kubectl` was found on PATH; install one of them on the driftless host")]
     KustomizeMissing {
         /// Directory relative to the repository root.
         dir: String,

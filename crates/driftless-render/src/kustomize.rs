@@ -50,15 +50,11 @@ use crate::options::{MAX_KUSTOMIZE_DEPTH, RenderOptions};
 use crate::process::{self, Outcome};
 
 /// File names Kustomize recognizes, in its order of preference.
-pub(crate) const KUSTOMIZATION_FILES: [&str; 3] =
-    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+pub(crate) const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /// The kustomization file of a directory, if any. More than one is an error (Kustomize
 /// refuses too, and we must know which one it reads).
-pub(crate) fn kustomization_file(
-    dir: &Path,
-    dir_rel: &str,
-) -> Result<Option<PathBuf>, RenderError> {
+pub(crate) fn kustomization_file(dir: &Path, dir_rel: &str) -> Result<Option<PathBuf>, RenderError> {
     let mut found = None;
     for name in KUSTOMIZATION_FILES {
         let p = dir.join(name);
@@ -67,9 +63,7 @@ pub(crate) fn kustomization_file(
                 if found.is_some() {
                     return Err(RenderError::InvalidKustomization {
                         file: crate::confine::join_rel(dir_rel, name),
-                        reason:
-                            "the directory holds more than one kustomization file; keep exactly one"
-                                .into(),
+                        reason: "the directory holds more than one kustomization file; keep exactly one".into(),
                     });
                 }
                 found = Some(p);
@@ -163,11 +157,7 @@ enum Expect {
 }
 
 /// Checks the kustomization graph rooted at `dir` (canonical, inside the root).
-pub(crate) fn check_graph(
-    root: &Root,
-    dir: &Path,
-    options: &RenderOptions,
-) -> Result<GraphCheck, RenderError> {
+pub(crate) fn check_graph(root: &Root, dir: &Path, options: &RenderOptions) -> Result<GraphCheck, RenderError> {
     let mut w = Walker {
         root,
         options,
@@ -192,9 +182,7 @@ impl Walker<'_> {
     /// Visits a kustomization directory; returns the height of its subtree.
     fn visit_dir(&mut self, dir: &Path, plugin_mode: bool) -> Result<usize, RenderError> {
         if self.stack.iter().any(|p| p.as_path() == dir) {
-            return Err(RenderError::KustomizeCycle {
-                chain: self.chain(dir),
-            });
+            return Err(RenderError::KustomizeCycle { chain: self.chain(dir) });
         }
         let key = (dir.to_path_buf(), plugin_mode);
         if let Some(&h) = self.heights.get(&key) {
@@ -210,9 +198,7 @@ impl Walker<'_> {
         let Some(kfile) = kustomization_file(dir, &dir_rel)? else {
             return Err(RenderError::NotFound {
                 file: dir_rel,
-                hint:
-                    "; a directory referenced from a kustomization must contain kustomization.yaml"
-                        .into(),
+                hint: "; a directory referenced from a kustomization must contain kustomization.yaml".into(),
             });
         };
         let kfile_name = kfile
@@ -334,23 +320,16 @@ impl Walker<'_> {
         expect: Expect,
         plugin_mode: bool,
     ) -> Result<usize, RenderError> {
-        if expect == Expect::Plugin && (entry.contains('\n') || entry.trim_start().starts_with('{'))
-        {
+        if expect == Expect::Plugin && (entry.contains('\n') || entry.trim_start().starts_with('{')) {
             check_plugin_text(entry, &format!("{kfile_rel} ({field}, inline)"))?;
             return Ok(0);
         }
-        if expect == Expect::MaybeFile
-            && (entry.contains('\n') || entry.trim_start().starts_with('{'))
-        {
+        if expect == Expect::MaybeFile && (entry.contains('\n') || entry.trim_start().starts_with('{')) {
             return Ok(0);
         }
         let what = format!("{kfile_rel}: `{field}` entry `{}`", mask_credentials(entry));
         if entry.contains('\0') || entry.trim().is_empty() {
-            return Err(bad_field(
-                kfile_rel,
-                field,
-                "entries must be non-empty paths",
-            ));
+            return Err(bad_field(kfile_rel, field, "entries must be non-empty paths"));
         }
         let joined = dir.join(entry);
         let canon = match joined.canonicalize() {
@@ -526,9 +505,7 @@ pub(crate) fn read_limited(path: &Path, rel: &str, limit: u64) -> Result<String,
             limit,
         });
     }
-    String::from_utf8(buf).map_err(|_| RenderError::NotUtf8 {
-        file: rel.to_owned(),
-    })
+    String::from_utf8(buf).map_err(|_| RenderError::NotUtf8 { file: rel.to_owned() })
 }
 
 /// The Kustomize command to run: `kustomize build` when available, else `kubectl kustomize`.
@@ -560,12 +537,7 @@ fn is_executable(p: &Path) -> bool {
 
 /// Checks and builds the kustomization in `dir` (canonical), adding its objects to `out`.
 /// Returns the number of output bytes.
-pub(crate) fn build(
-    root: &Root,
-    dir: &Path,
-    options: &RenderOptions,
-    out: &mut Collector,
-) -> Result<u64, RenderError> {
+pub(crate) fn build(root: &Root, dir: &Path, options: &RenderOptions, out: &mut Collector) -> Result<u64, RenderError> {
     let dir_rel = root.rel(dir);
     if !options.kustomize {
         return Err(RenderError::KustomizeDisabled { dir: dir_rel });
@@ -603,11 +575,9 @@ pub(crate) fn build(
         std::env::var_os("TMPDIR").unwrap_or_else(|| OsString::from("/tmp")),
     );
     let outcome =
-        process::run(&mut cmd, options.timeout, options.max_total_bytes).map_err(|source| {
-            RenderError::Io {
-                file: format!("{dir_rel} (running {tool_line})"),
-                source,
-            }
+        process::run(&mut cmd, options.timeout, options.max_total_bytes).map_err(|source| RenderError::Io {
+            file: format!("{dir_rel} (running {tool_line})"),
+            source,
         })?;
     let stdout = match outcome {
         Outcome::TimedOut => {
@@ -623,11 +593,7 @@ pub(crate) fn build(
                 limit: options.max_total_bytes,
             });
         }
-        Outcome::Exited {
-            status,
-            stdout,
-            stderr,
-        } => {
+        Outcome::Exited { status, stdout, stderr } => {
             if !status.success() {
                 return Err(RenderError::KustomizeFailed {
                     dir: dir_rel,
@@ -641,9 +607,7 @@ pub(crate) fn build(
     };
     let bytes = stdout.len() as u64;
     let origin = format!("kustomize:{dir_rel}");
-    let text = String::from_utf8(stdout).map_err(|_| RenderError::NotUtf8 {
-        file: origin.clone(),
-    })?;
+    let text = String::from_utf8(stdout).map_err(|_| RenderError::NotUtf8 { file: origin.clone() })?;
     manifest::collect_yaml(&text, &origin, LineMode::DocumentIndex, out)?;
     Ok(bytes)
 }
@@ -715,10 +679,7 @@ mod tests {
             mask_credentials("fetch https://user:tok@github.com/o/r failed"),
             "fetch https://***@github.com/o/r failed"
         );
-        assert_eq!(
-            mask_credentials("https://github.com/o"),
-            "https://github.com/o"
-        );
+        assert_eq!(mask_credentials("https://github.com/o"), "https://github.com/o");
     }
 
     #[test]
@@ -740,7 +701,13 @@ mod tests {
 
     #[test]
     fn plugins_are_refused() {
-        assert!(check_plugin_text("apiVersion: builtin\nkind: PrefixSuffixTransformer\nmetadata: {name: p}\nprefix: x-\n", "t.yaml").is_ok());
+        assert!(
+            check_plugin_text(
+                "apiVersion: builtin\nkind: PrefixSuffixTransformer\nmetadata: {name: p}\nprefix: x-\n",
+                "t.yaml"
+            )
+            .is_ok()
+        );
         let e = check_plugin_text(
             "apiVersion: example.com/v1\nkind: Exec\nmetadata:\n  name: p\n  annotations:\n    config.kubernetes.io/function: |\n      exec: {path: /bin/sh}\n",
             "t.yaml",

@@ -50,8 +50,7 @@ use serde::{Deserialize, Serialize};
 pub use cache::{CacheKey, RenderCache, digest};
 pub use error::{NextStep, RenderError};
 pub use options::{
-    DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_TOTAL_BYTES, DEFAULT_TIMEOUT, MAX_KUSTOMIZE_DEPTH,
-    RenderOptions,
+    DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_TOTAL_BYTES, DEFAULT_TIMEOUT, MAX_KUSTOMIZE_DEPTH, RenderOptions,
 };
 
 /// The result of a successful render.
@@ -72,9 +71,7 @@ pub fn render(root: &Path, path: &str, options: &RenderOptions) -> Result<Render
     let (app, app_rel) = root.app_path(path)?;
     let mut out = manifest::Collector::default();
     plain::render_path(&root, &app, &app_rel, options, &mut out)?;
-    let set = DesiredSet {
-        objects: out.objects,
-    };
+    let set = DesiredSet { objects: out.objects };
     check_unique(&set)?;
     Ok(Rendered {
         set,

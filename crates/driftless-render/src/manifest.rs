@@ -62,13 +62,9 @@ pub(crate) struct Collector {
 }
 
 /// Parses a YAML stream into JSON values with their document lines.
-pub(crate) fn parse_yaml_documents(
-    text: &str,
-    file: &str,
-) -> Result<Vec<(Value, usize)>, RenderError> {
+pub(crate) fn parse_yaml_documents(text: &str, file: &str) -> Result<Vec<(Value, usize)>, RenderError> {
     let docs: Vec<serde_saphyr::Spanned<Value>> =
-        serde_saphyr::from_multiple_with_options(text, yaml_options())
-            .map_err(|e| yaml_error(file, &e))?;
+        serde_saphyr::from_multiple_with_options(text, yaml_options()).map_err(|e| yaml_error(file, &e))?;
     Ok(docs
         .into_iter()
         .map(|d| {
@@ -119,12 +115,7 @@ fn strip_location_suffix(msg: &str) -> String {
 }
 
 /// Parses a YAML stream and collects its objects.
-pub(crate) fn collect_yaml(
-    text: &str,
-    file: &str,
-    mode: LineMode,
-    out: &mut Collector,
-) -> Result<(), RenderError> {
+pub(crate) fn collect_yaml(text: &str, file: &str, mode: LineMode, out: &mut Collector) -> Result<(), RenderError> {
     for (index, (value, line)) in parse_yaml_documents(text, file)?.into_iter().enumerate() {
         let line = match mode {
             LineMode::SourceLine => line,
@@ -221,12 +212,7 @@ fn accept_document(
         }
     };
     if !matches!(api_version, Value::String(a) if !a.is_empty()) {
-        return Err(invalid(
-            file,
-            line,
-            &kind,
-            "`apiVersion` must be a non-empty string",
-        ));
+        return Err(invalid(file, line, &kind, "`apiVersion` must be a non-empty string"));
     }
     if kind.ends_with("List") {
         match map.get("items") {
@@ -251,12 +237,7 @@ fn accept_document(
                 return Ok(());
             }
             None if kind == "List" => {
-                return Err(invalid(
-                    file,
-                    line,
-                    &kind,
-                    "a List needs an `items` sequence",
-                ));
+                return Err(invalid(file, line, &kind, "a List needs an `items` sequence"));
             }
             Some(_) if kind == "List" => {
                 return Err(invalid(file, line, &kind, "`items` must be a sequence"));
@@ -270,12 +251,7 @@ fn accept_document(
             if let Some(ns) = meta.get("namespace")
                 && !matches!(ns, Value::String(_) | Value::Null)
             {
-                return Err(invalid(
-                    file,
-                    line,
-                    &kind,
-                    "`metadata.namespace` must be a string",
-                ));
+                return Err(invalid(file, line, &kind, "`metadata.namespace` must be a string"));
             }
             matches!(meta.get("name"), Some(Value::String(n)) if !n.is_empty())
         }
@@ -334,10 +310,8 @@ mod tests {
 
     #[test]
     fn yaml_dialect_matches_kustomize() {
-        let c = yaml(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: yes, b: on, m: 0644, t: true}\n",
-        )
-        .unwrap();
+        let c = yaml("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: yes, b: on, m: 0644, t: true}\n")
+            .unwrap();
         let data = &c.objects[0].object["data"];
         assert_eq!(data["a"], "yes");
         assert_eq!(data["b"], "on");

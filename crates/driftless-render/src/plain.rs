@@ -100,12 +100,7 @@ pub(crate) fn render_path(
     Ok(())
 }
 
-fn add_total(
-    total: u64,
-    more: u64,
-    file: &str,
-    options: &RenderOptions,
-) -> Result<u64, RenderError> {
+fn add_total(total: u64, more: u64, file: &str, options: &RenderOptions) -> Result<u64, RenderError> {
     let total = total.saturating_add(more);
     if total > options.max_total_bytes {
         return Err(RenderError::TotalTooLarge {
@@ -165,8 +160,7 @@ fn collect(
             let canon = match path.canonicalize() {
                 Ok(c) => c,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    out.warnings
-                        .push(format!("{child_rel}: dangling symlink; skipped"));
+                    out.warnings.push(format!("{child_rel}: dangling symlink; skipped"));
                     continue;
                 }
                 Err(source) => {
@@ -197,10 +191,7 @@ fn collect(
             collect(root, &canon, &child_rel, ancestors, units, out)?;
         } else if is_file && is_manifest_name(&name) {
             // Only regular files: a FIFO named `x.yaml` would block the render forever.
-            units.push(Unit::File {
-                canon,
-                rel: child_rel,
-            });
+            units.push(Unit::File { canon, rel: child_rel });
         }
     }
     ancestors.pop();

@@ -34,9 +34,7 @@ pub(crate) enum Outcome {
 
 /// Runs `cmd` (stdin closed) until it exits, `timeout` passes, or stdout exceeds `max_stdout`.
 pub(crate) fn run(cmd: &mut Command, timeout: Duration, max_stdout: u64) -> io::Result<Outcome> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
@@ -51,9 +49,7 @@ pub(crate) fn run(cmd: &mut Command, timeout: Duration, max_stdout: u64) -> io::
         let overflow = Arc::clone(&overflow);
         thread::spawn(move || {
             let mut buf = Vec::new();
-            let res = stdout
-                .take(max_stdout.saturating_add(1))
-                .read_to_end(&mut buf);
+            let res = stdout.take(max_stdout.saturating_add(1)).read_to_end(&mut buf);
             if buf.len() as u64 > max_stdout {
                 overflow.store(true, Ordering::SeqCst);
             }
@@ -103,11 +99,7 @@ pub(crate) fn run(cmd: &mut Command, timeout: Duration, max_stdout: u64) -> io::
     let stderr = err_rx
         .recv_timeout(remaining().max(Duration::from_millis(100)))
         .unwrap_or_default();
-    Ok(Outcome::Exited {
-        status,
-        stdout,
-        stderr,
-    })
+    Ok(Outcome::Exited { status, stdout, stderr })
 }
 
 /// Kills the child's process group (best effort), then the child, and reaps it.
@@ -139,12 +131,7 @@ mod tests {
             1024,
         )
         .unwrap();
-        let Outcome::Exited {
-            status,
-            stdout,
-            stderr,
-        } = out
-        else {
+        let Outcome::Exited { status, stdout, stderr } = out else {
             panic!("{out:?}")
         };
         assert_eq!(status.code(), Some(3));

@@ -3,9 +3,7 @@
 use std::fs;
 use std::path::Path;
 
-use driftless_render::{
-    CacheKey, NextStep, RenderCache, RenderError, RenderOptions, Rendered, digest, render,
-};
+use driftless_render::{CacheKey, NextStep, RenderCache, RenderError, RenderOptions, Rendered, digest, render};
 use tempfile::TempDir;
 
 /// A temporary directory with `repo/` (the repository root) and `outside/` next to it.
@@ -138,16 +136,8 @@ fn non_kubernetes_documents_are_skipped_with_a_warning() {
     let r = f.render("app").unwrap();
     assert_eq!(names(&r), ["ConfigMap/a"]);
     assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
-    assert!(
-        r.warnings[0].starts_with("app/cm.yaml:8:"),
-        "{:?}",
-        r.warnings
-    );
-    assert!(
-        r.warnings[1].starts_with("app/values.yaml:1:"),
-        "{:?}",
-        r.warnings
-    );
+    assert!(r.warnings[0].starts_with("app/cm.yaml:8:"), "{:?}", r.warnings);
+    assert!(r.warnings[1].starts_with("app/values.yaml:1:"), "{:?}", r.warnings);
 }
 
 #[test]
@@ -172,10 +162,7 @@ fn yaml_syntax_error_names_file_and_line() {
 
 #[test]
 fn json_syntax_error_names_file_and_line() {
-    let f = Fixture::new(&[(
-        "app/x.json",
-        "{\n  \"apiVersion\": \"v1\",\n  \"kind\": }\n",
-    )]);
+    let f = Fixture::new(&[("app/x.json", "{\n  \"apiVersion\": \"v1\",\n  \"kind\": }\n")]);
     let e = f.render("app").unwrap_err();
     assert!(e.to_string().starts_with("app/x.json:3:"), "{e}");
 }
@@ -213,9 +200,7 @@ fn the_same_object_twice_is_an_error() {
     let e = f.render("app").unwrap_err();
     let msg = e.to_string();
     assert!(
-        msg.contains("ConfigMap/same")
-            && msg.contains("app/a.yaml:1")
-            && msg.contains("app/b/c.yaml:1"),
+        msg.contains("ConfigMap/same") && msg.contains("app/a.yaml:1") && msg.contains("app/b/c.yaml:1"),
         "{msg}"
     );
 }
@@ -236,10 +221,7 @@ fn symlinked_file_leaving_the_repository_is_refused() {
     // Even with a name that is not a manifest.
     let f = Fixture::new(&[("app/ok.yaml", &cm("a"))]);
     f.symlink(Path::new("/etc/passwd"), "app/passwd");
-    assert!(matches!(
-        f.render("app"),
-        Err(RenderError::OutsideRepository { .. })
-    ));
+    assert!(matches!(f.render("app"), Err(RenderError::OutsideRepository { .. })));
 }
 
 #[test]
@@ -253,10 +235,7 @@ fn symlinked_directory_leaving_the_repository_is_refused() {
     );
     // The application path itself through a symlink.
     f.symlink(&f.dir.path().join("outside"), "escape");
-    assert!(matches!(
-        f.render("escape"),
-        Err(RenderError::OutsideRepository { .. })
-    ));
+    assert!(matches!(f.render("escape"), Err(RenderError::OutsideRepository { .. })));
 }
 
 #[test]
@@ -285,10 +264,7 @@ fn dot_dot_and_absolute_application_paths_are_refused() {
         assert!(matches!(e, RenderError::InvalidPath { .. }), "{bad}: {e:?}");
         assert!(e.to_string().contains(bad), "{e}");
     }
-    assert!(matches!(
-        f.render("nope"),
-        Err(RenderError::NotFound { .. })
-    ));
+    assert!(matches!(f.render("nope"), Err(RenderError::NotFound { .. })));
 }
 
 #[test]
@@ -351,10 +327,7 @@ fn non_utf8_manifest_is_refused() {
 
 fn base_overlay() -> Fixture {
     Fixture::new(&[
-        (
-            "base/kustomization.yaml",
-            "resources:\n- deployment.yaml\n- cm.yaml\n",
-        ),
+        ("base/kustomization.yaml", "resources:\n- deployment.yaml\n- cm.yaml\n"),
         (
             "base/deployment.yaml",
             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n",
@@ -381,21 +354,10 @@ fn kustomize_builds_base_and_overlay() {
     let r = f.render("overlays/prod").unwrap();
     let mut n = names(&r);
     n.sort();
-    assert_eq!(
-        n,
-        ["ConfigMap/prod/prod-settings", "Deployment/prod/prod-web"]
-    );
-    let deploy = r
-        .set
-        .objects
-        .iter()
-        .find(|o| o.object["kind"] == "Deployment")
-        .unwrap();
+    assert_eq!(n, ["ConfigMap/prod/prod-settings", "Deployment/prod/prod-web"]);
+    let deploy = r.set.objects.iter().find(|o| o.object["kind"] == "Deployment").unwrap();
     assert_eq!(deploy.object["spec"]["replicas"], 3);
-    assert_eq!(
-        origins(&r),
-        ["kustomize:overlays/prod:1", "kustomize:overlays/prod:2"]
-    );
+    assert_eq!(origins(&r), ["kustomize:overlays/prod:1", "kustomize:overlays/prod:2"]);
     // Rendering from the repository root finds both kustomizations; the base and the
     // overlay declare different objects (prefix, namespace), so there is no conflict.
     let all = f.render(".").unwrap();
@@ -417,12 +379,7 @@ fn kustomize_shared_patch_elsewhere_in_the_repository_is_allowed() {
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 5\n",
     );
     let r = f.render("overlays/prod").unwrap();
-    let deploy = r
-        .set
-        .objects
-        .iter()
-        .find(|o| o.object["kind"] == "Deployment")
-        .unwrap();
+    let deploy = r.set.objects.iter().find(|o| o.object["kind"] == "Deployment").unwrap();
     assert_eq!(deploy.object["spec"]["replicas"], 5);
 }
 
@@ -483,17 +440,11 @@ fn kustomize_references_outside_the_repository_are_refused() {
     // Through a symlink inside the repository.
     let f = Fixture::new(&[("app/kustomization.yaml", "resources:\n- linked.yaml\n")]);
     f.symlink(&f.dir.path().join("outside/secret.yaml"), "app/linked.yaml");
-    assert!(matches!(
-        f.render("app"),
-        Err(RenderError::OutsideRepository { .. })
-    ));
+    assert!(matches!(f.render("app"), Err(RenderError::OutsideRepository { .. })));
     // A base deeper in the graph that escapes.
     let f = Fixture::new(&[
         ("app/kustomization.yaml", "resources:\n- ../base\n"),
-        (
-            "base/kustomization.yaml",
-            "resources:\n- ../../outside/secret.yaml\n",
-        ),
+        ("base/kustomization.yaml", "resources:\n- ../../outside/secret.yaml\n"),
     ]);
     let e = f.render("app").unwrap_err();
     assert!(
@@ -513,10 +464,7 @@ fn kustomize_cycle_is_refused() {
     assert!(e.to_string().contains("a -> b -> a"), "{e}");
     // Self-reference.
     let f = Fixture::new(&[("a/kustomization.yaml", "resources:\n- .\n")]);
-    assert!(matches!(
-        f.render("a"),
-        Err(RenderError::KustomizeCycle { .. })
-    ));
+    assert!(matches!(f.render("a"), Err(RenderError::KustomizeCycle { .. })));
 }
 
 #[test]
@@ -529,23 +477,14 @@ fn kustomize_depth_is_limited() {
         ));
     }
     files.push(("k25/kustomization.yaml".into(), "resources: []\n".into()));
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let f = Fixture::new(&refs);
     let e = f.render("k0").unwrap_err();
-    assert!(
-        matches!(e, RenderError::KustomizeTooDeep { limit: 20, .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, RenderError::KustomizeTooDeep { limit: 20, .. }), "{e:?}");
     // Within the limit the check passes (k10 has a chain of 16 kustomizations).
     let f = Fixture::new(&refs);
     let check = f.render("k10");
-    assert!(
-        !matches!(check, Err(RenderError::KustomizeTooDeep { .. })),
-        "{check:?}"
-    );
+    assert!(!matches!(check, Err(RenderError::KustomizeTooDeep { .. })), "{check:?}");
 }
 
 #[test]
@@ -618,10 +557,7 @@ fn kustomize_failure_reports_stderr_without_absolute_paths() {
         return;
     }
     let f = Fixture::new(&[
-        (
-            "app/kustomization.yaml",
-            "resources:\n- cm.yaml\nbogusField: 1\n",
-        ),
+        ("app/kustomization.yaml", "resources:\n- cm.yaml\nbogusField: 1\n"),
         ("app/cm.yaml", &cm("a")),
     ]);
     let e = f.render("app").unwrap_err();
@@ -703,8 +639,5 @@ fn kustomize_output_is_capped() {
         ..RenderOptions::default()
     };
     let e = render(&f.root(), "overlays/prod", &options).unwrap_err();
-    assert!(
-        matches!(e, RenderError::KustomizeOutputTooLarge { .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, RenderError::KustomizeOutputTooLarge { .. }), "{e:?}");
 }

@@ -35,10 +35,7 @@ fn local_path_fetch_and_resolve_everything() {
     assert_eq!(main.time, 1_700_000_000);
 
     assert_eq!(cache.resolve(url, "develop").unwrap().commit, f.develop);
-    assert_eq!(
-        cache.resolve(url, "refs/heads/develop").unwrap().commit,
-        f.develop
-    );
+    assert_eq!(cache.resolve(url, "refs/heads/develop").unwrap().commit, f.develop);
     // lightweight tag
     let t = cache.resolve(url, "v1.0.0").unwrap();
     assert_eq!(
@@ -63,13 +60,7 @@ fn file_url_shares_the_cache_entry_with_the_plain_path() {
         cache.mirror_path(f.bare.to_str().unwrap()).unwrap()
     );
     // Resolving through the plain path works without another fetch.
-    assert_eq!(
-        cache
-            .resolve(f.bare.to_str().unwrap(), "v1.2.0")
-            .unwrap()
-            .commit,
-        f.c2
-    );
+    assert_eq!(cache.resolve(f.bare.to_str().unwrap(), "v1.2.0").unwrap().commit, f.c2);
 }
 
 #[test]
@@ -93,35 +84,19 @@ fn semver_ranges_over_tags() {
     let (_d, cache) = cache();
     let url = f.bare.to_str().unwrap();
     cache.fetch(url, &Credentials::anonymous()).unwrap();
-    let r = |range: &str| {
-        cache
-            .resolve(url, range)
-            .map(|r| (r.commit, r.resolved_ref))
-    };
-    assert_eq!(
-        r("~1.2").unwrap(),
-        (f.c2.clone(), "refs/tags/v1.2.0".into())
-    );
-    assert_eq!(
-        r(">=1.0.0 <2").unwrap().0,
-        f.c2,
-        "prerelease v1.3.0-rc.1 is not picked"
-    );
+    let r = |range: &str| cache.resolve(url, range).map(|r| (r.commit, r.resolved_ref));
+    assert_eq!(r("~1.2").unwrap(), (f.c2.clone(), "refs/tags/v1.2.0".into()));
+    assert_eq!(r(">=1.0.0 <2").unwrap().0, f.c2, "prerelease v1.3.0-rc.1 is not picked");
     assert_eq!(r("1.x").unwrap().0, f.c2);
     assert_eq!(r("^1").unwrap().0, f.c2);
     assert_eq!(r(">=1.0.0").unwrap().0, f.c4);
     assert_eq!(r("*").unwrap().0, f.c4);
     assert_eq!(r("1.0.0").unwrap().0, f.c1, "a bare version is exact");
-    assert_eq!(
-        r(">=1.3.0-rc.0 <2").unwrap().0,
-        f.c3,
-        "prerelease when asked for"
-    );
+    assert_eq!(r(">=1.3.0-rc.0 <2").unwrap().0, f.c3, "prerelease when asked for");
     let err = r(">=3").unwrap_err();
     assert!(err.is_not_found());
     assert!(
-        err.to_string()
-            .contains("no tag matches the semver range '>=3'"),
+        err.to_string().contains("no tag matches the semver range '>=3'"),
         "{err}"
     );
 }
@@ -175,16 +150,11 @@ fn resolve_before_fetch_says_so() {
 fn missing_local_repository_is_not_found() {
     let (d, cache) = cache();
     let err = cache
-        .fetch(
-            d.path().join("nope.git").to_str().unwrap(),
-            &Credentials::anonymous(),
-        )
+        .fetch(d.path().join("nope.git").to_str().unwrap(), &Credentials::anonymous())
         .unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
     // Nothing half-made is left in the cache.
-    let left: Vec<_> = std::fs::read_dir(d.path().join("cache/tmp"))
-        .unwrap()
-        .collect();
+    let left: Vec<_> = std::fs::read_dir(d.path().join("cache/tmp")).unwrap().collect();
     assert!(left.is_empty());
 }
 
@@ -198,11 +168,7 @@ fn refetch_picks_up_new_commits_and_prunes_deleted_refs() {
     git(&f.bare, &["tag", "-d", "v1.0.0"]);
     git(&f.bare, &["branch", "-f", "main", &f.c1]);
     cache.fetch(url, &Credentials::anonymous()).unwrap();
-    assert_eq!(
-        cache.resolve(url, "main").unwrap().commit,
-        f.c1,
-        "force-updated"
-    );
+    assert_eq!(cache.resolve(url, "main").unwrap().commit, f.c1, "force-updated");
     assert!(cache.resolve(url, "develop").unwrap_err().is_not_found());
     assert!(!cache.tags(url).unwrap().contains(&"v1.0.0".to_string()));
     assert!(cache.branches(url).unwrap().contains(&"shared".to_string()));
@@ -230,11 +196,7 @@ fn cache_paths_are_hashes_not_user_paths() {
     let p = cache.mirror_path("https://host/../../etc/passwd").unwrap();
     let name = p.file_name().unwrap().to_str().unwrap();
     assert!(name.ends_with(".git"));
-    assert!(
-        name.trim_end_matches(".git")
-            .chars()
-            .all(|c| c.is_ascii_hexdigit())
-    );
+    assert!(name.trim_end_matches(".git").chars().all(|c| c.is_ascii_hexdigit()));
     assert_eq!(p.parent().unwrap(), cache.root().join("mirrors"));
 }
 
@@ -253,14 +215,8 @@ fn materialize_writes_only_the_path() {
     let (f, _d, cache, url) = fetched();
     let dest = tempfile::tempdir().unwrap();
     cache.materialize(&url, &f.c2, "app", dest.path()).unwrap();
-    assert_eq!(
-        read(&dest.path().join("deploy.yaml")),
-        "kind: Deployment\nversion: 2\n"
-    );
-    assert_eq!(
-        read(&dest.path().join("sub/config.yaml")),
-        "kind: ConfigMap\n"
-    );
+    assert_eq!(read(&dest.path().join("deploy.yaml")), "kind: Deployment\nversion: 2\n");
+    assert_eq!(read(&dest.path().join("sub/config.yaml")), "kind: ConfigMap\n");
     assert!(!dest.path().join("README.md").exists());
 
     let whole = tempfile::tempdir().unwrap();
@@ -299,9 +255,7 @@ fn symlinks_escaping_the_repository_are_refused_by_name() {
     let (f, _d, cache, url) = fetched();
     for (dir, file) in [("escape", "escape/passwd"), ("absolute", "absolute/passwd")] {
         let dest = tempfile::tempdir().unwrap();
-        let err = cache
-            .materialize(&url, &f.c4, dir, dest.path())
-            .unwrap_err();
+        let err = cache.materialize(&url, &f.c4, dir, dest.path()).unwrap_err();
         match &err {
             SourceError::SymlinkEscape { file: named, .. } => assert_eq!(named, file),
             other => panic!("expected SymlinkEscape, got {other}"),
@@ -320,25 +274,12 @@ fn symlinks_escaping_the_repository_are_refused_by_name() {
 fn symlinks_inside_the_repository_are_copied_not_linked() {
     let (f, _d, cache, url) = fetched();
     let dest = tempfile::tempdir().unwrap();
-    cache
-        .materialize(&url, &f.c4, "links", dest.path())
-        .unwrap();
+    cache.materialize(&url, &f.c4, "links", dest.path()).unwrap();
     let to_file = dest.path().join("to-file");
-    assert!(
-        !std::fs::symlink_metadata(&to_file)
-            .unwrap()
-            .file_type()
-            .is_symlink()
-    );
+    assert!(!std::fs::symlink_metadata(&to_file).unwrap().file_type().is_symlink());
     assert_eq!(read(&to_file), "kind: Deployment\nversion: 4\n");
-    assert_eq!(
-        read(&dest.path().join("chain")),
-        "kind: Deployment\nversion: 4\n"
-    );
-    assert_eq!(
-        read(&dest.path().join("to-dir/config.yaml")),
-        "kind: ConfigMap\n"
-    );
+    assert_eq!(read(&dest.path().join("chain")), "kind: Deployment\nversion: 4\n");
+    assert_eq!(read(&dest.path().join("to-dir/config.yaml")), "kind: ConfigMap\n");
     assert!(
         !std::fs::symlink_metadata(dest.path().join("to-dir"))
             .unwrap()
@@ -351,15 +292,11 @@ fn symlinks_inside_the_repository_are_copied_not_linked() {
 fn symlink_loops_and_dangling_links_fail_clearly() {
     let (f, _d, cache, url) = fetched();
     let dest = tempfile::tempdir().unwrap();
-    let err = cache
-        .materialize(&url, &f.c4, "loop", dest.path())
-        .unwrap_err();
+    let err = cache.materialize(&url, &f.c4, "loop", dest.path()).unwrap_err();
     assert!(matches!(err, SourceError::SymlinkLoop { .. }), "{err}");
     assert!(err.to_string().contains("loop/self"), "{err}");
     let dest = tempfile::tempdir().unwrap();
-    let err = cache
-        .materialize(&url, &f.c4, "dangling", dest.path())
-        .unwrap_err();
+    let err = cache.materialize(&url, &f.c4, "dangling", dest.path()).unwrap_err();
     assert!(err.to_string().contains("dangling/link"), "{err}");
 }
 
@@ -367,9 +304,7 @@ fn symlink_loops_and_dangling_links_fail_clearly() {
 fn big_blobs_and_big_totals_are_refused() {
     let (f, _d, cache, url) = fetched();
     let dest = tempfile::tempdir().unwrap();
-    let err = cache
-        .materialize(&url, &f.c4, "big", dest.path())
-        .unwrap_err();
+    let err = cache.materialize(&url, &f.c4, "big", dest.path()).unwrap_err();
     match &err {
         SourceError::FileTooLarge { file, size, limit } => {
             assert_eq!(file, "big/huge.bin");
@@ -385,9 +320,7 @@ fn big_blobs_and_big_totals_are_refused() {
         ..Limits::default()
     });
     let dest = tempfile::tempdir().unwrap();
-    let err = small
-        .materialize(&url, &f.c4, "many", dest.path())
-        .unwrap_err();
+    let err = small.materialize(&url, &f.c4, "many", dest.path()).unwrap_err();
     assert!(matches!(err, SourceError::TotalTooLarge { .. }), "{err}");
     let files = Limits {
         max_files: 1,
@@ -405,13 +338,9 @@ fn big_blobs_and_big_totals_are_refused() {
 fn materialize_needs_an_existing_commit_and_path() {
     let (f, _d, cache, url) = fetched();
     let dest = tempfile::tempdir().unwrap();
-    let err = cache
-        .materialize(&url, "main", "app", dest.path())
-        .unwrap_err();
+    let err = cache.materialize(&url, "main", "app", dest.path()).unwrap_err();
     assert!(err.is_not_found(), "{err}");
-    let err = cache
-        .materialize(&url, &f.c1, "links", dest.path())
-        .unwrap_err();
+    let err = cache.materialize(&url, &f.c1, "links", dest.path()).unwrap_err();
     assert!(matches!(err, SourceError::PathNotFound { .. }), "{err}");
 }
 
@@ -430,10 +359,7 @@ fn git_daemon_fetch() {
     cache.fetch(&url, &Credentials::anonymous()).unwrap();
     let dest = tempfile::tempdir().unwrap();
     cache.materialize(&url, &f.c3, "app", dest.path()).unwrap();
-    assert_eq!(
-        read(&dest.path().join("deploy.yaml")),
-        "kind: Deployment\nversion: 3\n"
-    );
+    assert_eq!(read(&dest.path().join("deploy.yaml")), "kind: Deployment\nversion: 3\n");
 
     let err = cache
         .fetch(
@@ -449,10 +375,7 @@ fn unreachable_server_is_retryable() {
     let (_d, cache) = cache();
     let port = free_port(); // nothing listens there
     let err = cache
-        .fetch(
-            &format!("git://127.0.0.1:{port}/repo.git"),
-            &Credentials::anonymous(),
-        )
+        .fetch(&format!("git://127.0.0.1:{port}/repo.git"), &Credentials::anonymous())
         .unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
 }
@@ -472,10 +395,7 @@ fn silent_server_times_out() {
     let d = tempfile::tempdir().unwrap();
     let cache = GitCache::new(d.path().to_path_buf()).with_timeout(Duration::from_secs(1));
     let err = cache
-        .fetch(
-            &format!("git://127.0.0.1:{port}/repo.git"),
-            &Credentials::anonymous(),
-        )
+        .fetch(&format!("git://127.0.0.1:{port}/repo.git"), &Credentials::anonymous())
         .unwrap_err();
     assert!(matches!(err, SourceError::Timeout { .. }), "{err:?}");
     assert!(err.is_retryable());
@@ -517,21 +437,13 @@ fn https_basic_auth_right_and_wrong_credentials() {
     let url = format!("https://127.0.0.1:{}/repo.git", server.port);
 
     // Without the CA the server is not trusted.
-    let err = cache
-        .fetch(&url, &Credentials::basic("alice", password))
-        .unwrap_err();
+    let err = cache.fetch(&url, &Credentials::basic("alice", password)).unwrap_err();
     assert!(!err.to_string().contains(password));
     assert!(err.to_string().contains("DRIFTLESS_GIT_CA_FILE"), "{err}");
-    assert!(
-        !err.is_retryable(),
-        "an untrusted certificate needs a fix, not a retry"
-    );
+    assert!(!err.is_retryable(), "an untrusted certificate needs a fix, not a retry");
 
     cache
-        .fetch(
-            &url,
-            &Credentials::basic("alice", password).with_ca_file(&ca),
-        )
+        .fetch(&url, &Credentials::basic("alice", password).with_ca_file(&ca))
         .unwrap();
     assert_eq!(cache.resolve(&url, "main").unwrap().commit, f.c4);
 
@@ -549,15 +461,9 @@ fn https_basic_auth_right_and_wrong_credentials() {
     let err = cache.fetch(&url, &creds).unwrap_err();
     assert!(err.is_auth(), "{err:?}");
     let msg = err.to_string();
-    assert!(
-        msg.starts_with(&format!("authentication failed for {url}")),
-        "{msg}"
-    );
+    assert!(msg.starts_with(&format!("authentication failed for {url}")), "{msg}");
     assert!(msg.contains("DRIFTLESS_GIT_PASSWORD_FILE"), "{msg}");
-    assert!(
-        !msg.contains(wrong) && !format!("{err:?}").contains(wrong),
-        "{msg}"
-    );
+    assert!(!msg.contains(wrong) && !format!("{err:?}").contains(wrong), "{msg}");
 
     // No credentials at all.
     let err = cache
@@ -566,10 +472,7 @@ fn https_basic_auth_right_and_wrong_credentials() {
     assert!(err.is_auth(), "{err:?}");
 
     // Credentials in the URL are used, and never shown.
-    let with_userinfo = format!(
-        "https://alice:{password}@127.0.0.1:{}/repo.git",
-        server.port
-    );
+    let with_userinfo = format!("https://alice:{password}@127.0.0.1:{}/repo.git", server.port);
     cache
         .fetch(&with_userinfo, &Credentials::anonymous().with_ca_file(&ca))
         .unwrap();
@@ -606,12 +509,7 @@ fn ssh_fetch_with_key_and_known_hosts() {
     let Some(sshd) = sshd() else { return };
     let f = fixture();
     let (_d, cache) = cache();
-    let url = format!(
-        "ssh://{}@127.0.0.1:{}{}",
-        sshd.user,
-        sshd.server.port,
-        f.bare.display()
-    );
+    let url = format!("ssh://{}@127.0.0.1:{}{}", sshd.user, sshd.server.port, f.bare.display());
     let creds = Credentials::ssh(&sshd.user_key, &sshd.known_hosts);
     cache.fetch(&url, &creds).unwrap();
     assert_eq!(cache.resolve(&url, "main").unwrap().commit, f.c4);
@@ -653,9 +551,7 @@ fn a_fetch_waits_for_another_fetch_of_the_same_url_and_times_out_clearly() {
     lock.lock().unwrap();
     let err = cache.fetch(url, &Credentials::anonymous()).unwrap_err();
     match &err {
-        SourceError::Timeout {
-            waiting_for_lock, ..
-        } => assert!(*waiting_for_lock, "{err}"),
+        SourceError::Timeout { waiting_for_lock, .. } => assert!(*waiting_for_lock, "{err}"),
         other => panic!("expected Timeout, got {other}"),
     }
     assert!(err.to_string().contains("another fetch"), "{err}");

@@ -63,6 +63,6 @@ pub use redact::{MIN_SCRUB_LEN, REDACTED};
 pub use schema::LATEST as SCHEMA_VERSION;
 pub use store::{BUSY_TIMEOUT, DB_FILE, InterruptedSync, Store};
 pub use types::{
-    ApplyResult, AuditEvent, AuditRecord, Inventory, NewSync, ObjectResult, Outcome, Pin,
-    RollbackManifests, SyncEntry, SyncId, SyncOutcome,
+    ApplyResult, AuditEvent, AuditRecord, Inventory, NewSync, ObjectResult, Outcome, Pin, RollbackManifests, SyncEntry,
+    SyncId, SyncOutcome,
 };

@@ -105,9 +105,7 @@ impl Redactor {
                 }
             }
         }
-        if let Some(Value::Object(annotations)) = map
-            .get_mut("metadata")
-            .and_then(|m| m.get_mut("annotations"))
+        if let Some(Value::Object(annotations)) = map.get_mut("metadata").and_then(|m| m.get_mut("annotations"))
             && let Some(v) = annotations.get_mut(LAST_APPLIED)
         {
             *v = Value::String(REDACTED.to_owned());
@@ -186,15 +184,8 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     }
     let ipad: Vec<u8> = block_key.iter().map(|b| b ^ 0x36).collect();
     let opad: Vec<u8> = block_key.iter().map(|b| b ^ 0x5c).collect();
-    let inner = Sha256::new()
-        .chain_update(&ipad)
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(&opad)
-        .chain_update(inner)
-        .finalize()
-        .into()
+    let inner = Sha256::new().chain_update(&ipad).chain_update(message).finalize();
+    Sha256::new().chain_update(&opad).chain_update(inner).finalize().into()
 }
 
 #[cfg(test)]
@@ -215,10 +206,7 @@ mod tests {
     fn hmac_matches_rfc4231_case_2() {
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
         let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            hex,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
     #[test]
@@ -238,20 +226,14 @@ mod tests {
         let a = r.fingerprint(&json!("one"));
         assert_eq!(a, r.fingerprint(&json!("one")));
         assert_ne!(a, r.fingerprint(&json!("two")));
-        assert_ne!(
-            a,
-            Redactor::new(b"other key", None).fingerprint(&json!("one"))
-        );
+        assert_ne!(a, Redactor::new(b"other key", None).fingerprint(&json!("one")));
     }
 
     #[test]
     fn known_values_are_scrubbed_from_text_decoded_too() {
         let r = Redactor::new(b"key", Some(&secret()));
         let text = r.text("apply failed: value hunter222 and s3cr3t-token rejected");
-        assert_eq!(
-            text,
-            "apply failed: value <redacted> and <redacted> rejected"
-        );
+        assert_eq!(text, "apply failed: value <redacted> and <redacted> rejected");
         let v = r.value(&json!({"diff": ["- password: hunter222"]}));
         assert_eq!(v, json!({"diff": ["- password: <redacted>"]}));
     }

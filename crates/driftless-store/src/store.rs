@@ -96,8 +96,7 @@ impl Store {
             }
         };
         let mut conn = Connection::open(&path).map_err(sql_err("open"))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(sql_err("set busy timeout"))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err("set busy timeout"))?;
         // WAL: readers never block the writer and the CLI can read while a daemon writes.
         // synchronous=FULL: a history entry that says "running" must survive a power cut,
         // not only a process crash; the store writes little, so the cost is small.
@@ -120,11 +119,9 @@ impl Store {
             }
         }
         let redaction_key: Vec<u8> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'redaction_key'",
-                [],
-                |row| row.get(0),
-            )
+            .query_row("SELECT value FROM meta WHERE key = 'redaction_key'", [], |row| {
+                row.get(0)
+            })
             .map_err(sql_err("read redaction key"))?;
 
         let owner = OwnerLock::acquire(&owners_dir)?;
@@ -289,9 +286,7 @@ impl Store {
         let owners: Vec<String> = {
             let conn = self.conn();
             let mut stmt = conn
-                .prepare(
-                    "SELECT DISTINCT owner FROM syncs WHERE outcome = 'running' AND owner != ?1",
-                )
+                .prepare("SELECT DISTINCT owner FROM syncs WHERE outcome = 'running' AND owner != ?1")
                 .map_err(self.sql("list running syncs"))?;
             stmt.query_map([self.owner.id()], |r| r.get(0))
                 .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
@@ -353,9 +348,7 @@ impl Store {
         let op = || format!("read history of app {app}");
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(&format!(
-                "{SELECT_SYNC} WHERE app = ?1 ORDER BY id DESC LIMIT ?2"
-            ))
+            .prepare(&format!("{SELECT_SYNC} WHERE app = ?1 ORDER BY id DESC LIMIT ?2"))
             .map_err(self.sql(op()))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
@@ -408,12 +401,7 @@ impl Store {
     /// see the old inventory or the new one, never a mix, and a failure leaves the old one.
     /// Call it before applying (invariant "inventory before effect"). Duplicates are kept
     /// once.
-    pub fn save_inventory(
-        &self,
-        app: &str,
-        objects: &[ObjectRef],
-        revision: &Revision,
-    ) -> Result<()> {
+    pub fn save_inventory(&self, app: &str, objects: &[ObjectRef], revision: &Revision) -> Result<()> {
         check_app(app)?;
         let op = || format!("save inventory of app {app}");
         let mut conn = self.conn();
@@ -462,10 +450,7 @@ impl Store {
 
     /// What `app` owns, sorted; empty if no inventory was ever saved.
     pub fn inventory(&self, app: &str) -> Result<Vec<ObjectRef>> {
-        Ok(self
-            .inventory_record(app)?
-            .map(|inv| inv.objects)
-            .unwrap_or_default())
+        Ok(self.inventory_record(app)?.map(|inv| inv.objects).unwrap_or_default())
     }
 
     /// The saved inventory of `app` with its revision and time, `None` if never saved.
@@ -485,9 +470,7 @@ impl Store {
         };
         let revision = self.decode(&revision, || format!("inventory revision of app {app}"))?;
         let mut stmt = conn
-            .prepare(
-                "SELECT obj_group, kind, namespace, name FROM inventory_objects WHERE app = ?1",
-            )
+            .prepare("SELECT obj_group, kind, namespace, name FROM inventory_objects WHERE app = ?1")
             .map_err(self.sql(op()))?;
         let mut objects: Vec<ObjectRef> = stmt
             .query_map([app], |r| {
@@ -531,14 +514,11 @@ impl Store {
                 app: app.to_owned(),
                 id: sync_id,
             })?;
-        let matches =
-            commit == full || (commit.len() >= 7 && full.starts_with(commit) && !commit.is_empty());
+        let matches = commit == full || (commit.len() >= 7 && full.starts_with(commit) && !commit.is_empty());
         if !matches {
             return Err(Error::Invalid {
                 app: app.to_owned(),
-                reason: format!(
-                    "cannot pin to sync {sync_id} at commit {commit}: that sync synced commit {full}"
-                ),
+                reason: format!("cannot pin to sync {sync_id} at commit {commit}: that sync synced commit {full}"),
             });
         }
         let pin = Pin {
@@ -596,13 +576,7 @@ impl Store {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO audit (at, actor, action, app, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                now(),
-                event.actor,
-                event.action,
-                event.app,
-                detail.to_string()
-            ],
+            params![now(), event.actor, event.action, event.app, detail.to_string()],
         )
         .map_err(self.sql(op()))?;
         Ok(conn.last_insert_rowid())
@@ -613,21 +587,12 @@ impl Store {
         let op = || "read audit log".to_owned();
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(
-                "SELECT seq, at, actor, action, app, detail FROM audit ORDER BY seq DESC LIMIT ?1",
-            )
+            .prepare("SELECT seq, at, actor, action, app, detail FROM audit ORDER BY seq DESC LIMIT ?1")
             .map_err(self.sql(op()))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows: Vec<(i64, i64, String, String, Option<String>, String)> = stmt
             .query_map([limit], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
             .map_err(self.sql(op()))?;
@@ -653,18 +618,12 @@ impl Store {
     /// mid-transaction (an unfinished `Transaction` rolls back on drop), so a poisoned lock
     /// is taken over rather than propagated.
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// `BEGIN IMMEDIATE`: takes the write lock up front, so the busy timeout applies and a
     /// read-then-write transaction cannot fail half-way with `SQLITE_BUSY`.
-    fn write_tx<'c>(
-        &self,
-        conn: &'c mut Connection,
-        op: &dyn Fn() -> String,
-    ) -> Result<Transaction<'c>> {
+    fn write_tx<'c>(&self, conn: &'c mut Connection, op: &dyn Fn() -> String) -> Result<Transaction<'c>> {
         conn.transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.sql(op()))
     }
@@ -678,11 +637,7 @@ impl Store {
         }
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(
-        &self,
-        json: &str,
-        what: impl FnOnce() -> String,
-    ) -> Result<T> {
+    fn decode<T: serde::de::DeserializeOwned>(&self, json: &str, what: impl FnOnce() -> String) -> Result<T> {
         serde_json::from_str(json).map_err(|e| Error::Corrupt {
             path: self.path.clone(),
             what: what(),
@@ -714,10 +669,7 @@ impl Store {
             id,
         })?;
         let what = || format!("sync {id} of app {app}");
-        Ok((
-            self.decode(&revision, what)?,
-            self.decode(&manifests, what)?,
-        ))
+        Ok((self.decode(&revision, what)?, self.decode(&manifests, what)?))
     }
 
     fn entry(&self, conn: &Connection, raw: RawSync) -> Result<SyncEntry> {

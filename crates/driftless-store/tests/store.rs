@@ -62,9 +62,7 @@ fn store_is_shareable_between_threads() {
 fn begin_then_finish_roundtrips() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let id = store
-        .begin_sync(&new_sync("web", "aaaaaaa1", json!([])))
-        .unwrap();
+    let id = store.begin_sync(&new_sync("web", "aaaaaaa1", json!([]))).unwrap();
 
     let running = store.get_sync("web", id).unwrap();
     assert_eq!(running.outcome, SyncOutcome::Running);
@@ -106,10 +104,7 @@ fn finish_refuses_unknown_running_and_twice() {
 
     let mut running = succeeded(vec![]);
     running.outcome = SyncOutcome::Running;
-    assert!(matches!(
-        store.finish_sync(id, running),
-        Err(Error::Invalid { .. })
-    ));
+    assert!(matches!(store.finish_sync(id, running), Err(Error::Invalid { .. })));
     store.finish_sync(id, succeeded(vec![])).unwrap();
     let again = store.finish_sync(id, succeeded(vec![])).unwrap_err();
     assert!(matches!(again, Error::AlreadyFinished { .. }), "{again}");
@@ -120,10 +115,7 @@ fn finish_refuses_unknown_running_and_twice() {
     ));
     let missing = store.get_sync("other-app", id).unwrap_err();
     assert!(matches!(missing, Error::SyncNotFound { .. }));
-    assert_eq!(
-        missing.to_string(),
-        format!("app other-app: sync {id} not found")
-    );
+    assert_eq!(missing.to_string(), format!("app other-app: sync {id} not found"));
     assert!(matches!(
         store.begin_sync(&new_sync(" ", "c1", json!([]))),
         Err(Error::Invalid { .. })
@@ -136,14 +128,10 @@ fn history_is_newest_first_limited_and_per_app() {
     let store = open(dir.path());
     let mut web_ids = Vec::new();
     for i in 0..5 {
-        let id = store
-            .begin_sync(&new_sync("web", &format!("c{i}"), json!([])))
-            .unwrap();
+        let id = store.begin_sync(&new_sync("web", &format!("c{i}"), json!([]))).unwrap();
         store.finish_sync(id, succeeded(vec![])).unwrap();
         web_ids.push(id);
-        store
-            .begin_sync(&new_sync("api", &format!("c{i}"), json!([])))
-            .unwrap();
+        store.begin_sync(&new_sync("api", &format!("c{i}"), json!([]))).unwrap();
     }
     let history = store.history("web", 3).unwrap();
     let ids: Vec<SyncId> = history.iter().map(|e| e.id).collect();
@@ -184,37 +172,26 @@ fn sync_left_running_by_a_dropped_store_is_interrupted_at_reopen() {
     assert!(store.mark_interrupted().unwrap().is_empty());
     // A late finish records the real outcome.
     store.finish_sync(id, succeeded(vec![])).unwrap();
-    assert_eq!(
-        store.get_sync("web", id).unwrap().outcome,
-        SyncOutcome::Succeeded
-    );
+    assert_eq!(store.get_sync("web", id).unwrap().outcome, SyncOutcome::Succeeded);
 }
 
 #[test]
 fn a_live_handles_running_sync_is_not_interrupted_by_another_handle() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = open(dir.path());
-    let id = daemon
-        .begin_sync(&new_sync("web", "c1", json!([])))
-        .unwrap();
+    let id = daemon.begin_sync(&new_sync("web", "c1", json!([]))).unwrap();
 
     let cli = open(dir.path());
     assert!(cli.recovered_at_open().is_empty());
     assert!(cli.mark_interrupted().unwrap().is_empty());
     assert!(daemon.mark_interrupted().unwrap().is_empty());
-    assert_eq!(
-        cli.get_sync("web", id).unwrap().outcome,
-        SyncOutcome::Running
-    );
+    assert_eq!(cli.get_sync("web", id).unwrap().outcome, SyncOutcome::Running);
 
     drop(daemon);
     let found = cli.mark_interrupted().unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id, id);
-    assert_eq!(
-        cli.get_sync("web", id).unwrap().outcome,
-        SyncOutcome::Interrupted
-    );
+    assert_eq!(cli.get_sync("web", id).unwrap().outcome, SyncOutcome::Interrupted);
 }
 
 /// Child half of [`killed_process_leaves_an_interrupted_entry`]: runs only when the parent
@@ -225,9 +202,7 @@ fn child_process_begins_a_sync_and_waits_to_be_killed() {
         return;
     };
     let store = open(Path::new(&dir));
-    let id = store
-        .begin_sync(&new_sync("web", "c-killed", json!([])))
-        .unwrap();
+    let id = store.begin_sync(&new_sync("web", "c-killed", json!([]))).unwrap();
     println!("BEGUN {}", id.0);
     use std::io::Write;
     std::io::stdout().flush().unwrap();
@@ -277,10 +252,7 @@ fn killed_process_leaves_an_interrupted_entry() {
     // While the child lives, its sync stays running.
     let store = open(dir.path());
     assert!(store.recovered_at_open().is_empty());
-    assert_eq!(
-        store.get_sync("web", id).unwrap().outcome,
-        SyncOutcome::Running
-    );
+    assert_eq!(store.get_sync("web", id).unwrap().outcome, SyncOutcome::Running);
 
     child.0.kill().unwrap(); // SIGKILL: no destructor runs, the lock file stays behind
     child.0.wait().unwrap();
@@ -289,10 +261,7 @@ fn killed_process_leaves_an_interrupted_entry() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].id, id);
     assert_ne!(found[0].pid, std::process::id());
-    assert_eq!(
-        store.get_sync("web", id).unwrap().outcome,
-        SyncOutcome::Interrupted
-    );
+    assert_eq!(store.get_sync("web", id).unwrap().outcome, SyncOutcome::Interrupted);
     // The dead owner's lock file was swept.
     let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("owners"))
         .unwrap()
@@ -314,25 +283,19 @@ fn inventory_replaces_sorts_and_dedups() {
         obj("Service", Some("prod"), "web"),
         obj("Service", Some("prod"), "web"),
     ];
-    store
-        .save_inventory("web", &first, &revision("c1"))
-        .unwrap();
+    store.save_inventory("web", &first, &revision("c1")).unwrap();
     let mut expected = first[..3].to_vec();
     expected.sort();
     assert_eq!(store.inventory("web").unwrap(), expected);
 
     let second = vec![obj("ConfigMap", Some("prod"), "settings")];
-    store
-        .save_inventory("web", &second, &revision("c2"))
-        .unwrap();
+    store.save_inventory("web", &second, &revision("c2")).unwrap();
     let record = store.inventory_record("web").unwrap().unwrap();
     assert_eq!(record.objects, second);
     assert_eq!(record.revision.commit, "c2");
 
     // Apps are independent.
-    store
-        .save_inventory("api", &first, &revision("c9"))
-        .unwrap();
+    store.save_inventory("api", &first, &revision("c9")).unwrap();
     assert_eq!(store.inventory("web").unwrap(), second);
 
     // An empty inventory is a saved, empty inventory.
@@ -354,13 +317,8 @@ fn failed_inventory_save_leaves_the_old_inventory_whole() {
 
     // The bad entry comes after good ones: the delete and the first inserts already ran
     // inside the transaction when it is rejected.
-    let bad = vec![
-        obj("ConfigMap", Some("prod"), "a"),
-        obj("ConfigMap", Some("prod"), ""),
-    ];
-    let err = store
-        .save_inventory("web", &bad, &revision("c2"))
-        .unwrap_err();
+    let bad = vec![obj("ConfigMap", Some("prod"), "a"), obj("ConfigMap", Some("prod"), "")];
+    let err = store.save_inventory("web", &bad, &revision("c2")).unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "{err}");
     assert!(err.to_string().contains("app web"), "{err}");
 
@@ -376,9 +334,7 @@ fn pins_set_replace_and_clear() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let commit = "0123456789abcdef0123456789abcdef01234567";
-    let id = store
-        .begin_sync(&new_sync("web", commit, json!([])))
-        .unwrap();
+    let id = store.begin_sync(&new_sync("web", commit, json!([]))).unwrap();
     store.finish_sync(id, succeeded(vec![])).unwrap();
     let other = store
         .begin_sync(&new_sync("web", "fedcba9876543210", json!([])))
@@ -392,14 +348,8 @@ fn pins_set_replace_and_clear() {
     let replaced = store.pin("web", other, "fedcba9876543210").unwrap();
     assert_eq!(store.pin_of("web").unwrap(), Some(replaced));
 
-    assert!(matches!(
-        store.pin("web", id, "badc0ffee"),
-        Err(Error::Invalid { .. })
-    ));
-    assert!(matches!(
-        store.pin("api", id, commit),
-        Err(Error::SyncNotFound { .. })
-    ));
+    assert!(matches!(store.pin("web", id, "badc0ffee"), Err(Error::Invalid { .. })));
+    assert!(matches!(store.pin("api", id, commit), Err(Error::SyncNotFound { .. })));
     assert!(store.unpin("web").unwrap());
     assert!(!store.unpin("web").unwrap());
     assert_eq!(store.pin_of("web").unwrap(), None);
@@ -426,10 +376,7 @@ fn assert_no_secret(text: &str) {
     use base64::Engine as _;
     let encoded = base64::engine::general_purpose::STANDARD.encode(PASSWORD);
     for secret in [PASSWORD, TOKEN, encoded.as_str()] {
-        assert!(
-            !text.contains(secret),
-            "secret {secret:?} leaked in: {text}"
-        );
+        assert!(!text.contains(secret), "secret {secret:?} leaked in: {text}");
     }
 }
 
@@ -438,9 +385,7 @@ fn secret_values_never_appear_in_history_output() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let manifests = manifests_with_secret();
-    let id = store
-        .begin_sync(&new_sync("web", "c1", manifests.clone()))
-        .unwrap();
+    let id = store.begin_sync(&new_sync("web", "c1", manifests.clone())).unwrap();
     // The engine's outcome echoes the secret everywhere it could: a diff of the Secret
     // object, a text diff line, an apply error, the sync message.
     store
@@ -471,25 +416,14 @@ fn secret_values_never_appear_in_history_output() {
     assert!(entry.results[0].message.contains(REDACTED));
     // The masked Secret still shows which keys it has, and a fingerprint per value.
     let after = &entry.plan_summary["diff"][0]["after"];
-    assert!(
-        after["data"]["password"]
-            .as_str()
-            .unwrap()
-            .starts_with("<redacted:")
-    );
+    assert!(after["data"]["password"].as_str().unwrap().starts_with("<redacted:"));
 
     let shown = store.redacted_manifests("web", id).unwrap();
     assert_no_secret(&shown.to_string());
-    assert_eq!(
-        shown[1]["data"]["mode"], "fast",
-        "ConfigMaps are not masked"
-    );
+    assert_eq!(shown[1]["data"]["mode"], "fast", "ConfigMaps are not masked");
 
     let rollback = store.rollback_manifests("web", id).unwrap();
-    assert_eq!(
-        rollback.manifests, manifests,
-        "rollback gets the real values"
-    );
+    assert_eq!(rollback.manifests, manifests, "rollback gets the real values");
     assert_eq!(rollback.revision.commit, "c1");
     assert_no_secret(&format!("{rollback:?}"));
 }
@@ -565,10 +499,7 @@ fn two_handles_write_concurrently_from_many_threads() {
             ids
         }));
     }
-    let mut all: Vec<SyncId> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
+    let mut all: Vec<SyncId> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
     all.sort();
     all.dedup();
     assert_eq!(all.len(), 120, "every sync got its own id");
@@ -590,12 +521,9 @@ fn schema_version_is_set_and_newer_files_are_refused() {
     assert_eq!(open(dir.path()).schema_version().unwrap(), SCHEMA_VERSION);
 
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
-    let journal: String = conn
-        .pragma_query_value(None, "journal_mode", |r| r.get(0))
-        .unwrap();
+    let journal: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
     assert_eq!(journal, "wal");
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-        .unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
     drop(conn);
     let err = Store::open(dir.path()).unwrap_err();
     assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");

@@ -6,9 +6,7 @@
 use kubesim_schema::{builtin_types, openapi};
 
 fn main() -> std::io::Result<()> {
-    let dir = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "openapi-v3".to_owned());
+    let dir = std::env::args().nth(1).unwrap_or_else(|| "openapi-v3".to_owned());
     std::fs::create_dir_all(&dir)?;
     let types = builtin_types();
     let index = openapi::openapi_v3_index(&types);

@@ -46,9 +46,7 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
         ("batch", "Job") => default_job(root),
         ("batch", "CronJob") => default_cronjob(root),
         ("networking.k8s.io", "NetworkPolicy") => default_network_policy(root),
-        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
-            default_binding(root)
-        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => default_binding(root),
         ("autoscaling", "HorizontalPodAutoscaler") => default_hpa(root),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => default_crd(root),
         _ => {}
@@ -88,11 +86,7 @@ pub fn job_selector_defaults(job: &mut Value) {
         ("controller-uid", uid.as_str()),
         ("job-name", name.as_str()),
     ];
-    set(
-        spec,
-        "selector",
-        json!({ "matchLabels": { labels[0].0: labels[0].1 } }),
-    );
+    set(spec, "selector", json!({ "matchLabels": { labels[0].0: labels[0].1 } }));
     if let Some(tl) = child(spec, "template")
         .and_then(|t| child(t, "metadata"))
         .and_then(|m| child(m, "labels"))
@@ -138,10 +132,7 @@ fn existing<'a>(map: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Ma
 }
 
 /// Each object element of the array at `key`, if it exists.
-fn each<'a>(
-    map: &'a mut Map<String, Value>,
-    key: &str,
-) -> impl Iterator<Item = &'a mut Map<String, Value>> {
+fn each<'a>(map: &'a mut Map<String, Value>, key: &str) -> impl Iterator<Item = &'a mut Map<String, Value>> {
     map.get_mut(key)
         .and_then(Value::as_array_mut)
         .into_iter()
@@ -453,10 +444,7 @@ const VOLUME_SOURCES: &[&str] = &[
 ];
 
 fn default_volume(v: &mut Map<String, Value>) {
-    if !VOLUME_SOURCES
-        .iter()
-        .any(|s| v.get(*s).is_some_and(|x| !x.is_null()))
-    {
+    if !VOLUME_SOURCES.iter().any(|s| v.get(*s).is_some_and(|x| !x.is_null())) {
         v.insert("emptyDir".into(), json!({}));
     }
     for src in ["secret", "configMap", "downwardAPI", "projected"] {
@@ -655,9 +643,7 @@ fn default_binding(root: &mut Map<String, Value>) {
             Some("User" | "Group") => "rbac.authorization.k8s.io",
             _ => continue,
         };
-        let empty = s
-            .get("apiGroup")
-            .is_none_or(|g| g.is_null() || g.as_str() == Some(""));
+        let empty = s.get("apiGroup").is_none_or(|g| g.is_null() || g.as_str() == Some(""));
         if empty && !group.is_empty() {
             s.insert("apiGroup".into(), json!(group));
         }
@@ -669,10 +655,7 @@ fn default_hpa(root: &mut Map<String, Value>) {
         return;
     };
     set(spec, "minReplicas", json!(1));
-    let no_metrics = spec
-        .get("metrics")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty);
+    let no_metrics = spec.get("metrics").and_then(Value::as_array).is_none_or(Vec::is_empty);
     if no_metrics {
         spec.insert(
             "metrics".into(),
@@ -714,16 +697,10 @@ fn default_crd(root: &mut Map<String, Value>) {
         return;
     };
     if let Some(names) = existing(spec, "names") {
-        let kind = names
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let kind = names.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
         if !kind.is_empty() {
-            let empty = |n: &Map<String, Value>, k: &str| {
-                n.get(k)
-                    .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
-            };
+            let empty =
+                |n: &Map<String, Value>, k: &str| n.get(k).is_none_or(|v| v.is_null() || v.as_str() == Some(""));
             if empty(names, "singular") {
                 names.insert("singular".into(), json!(kind.to_ascii_lowercase()));
             }
@@ -743,10 +720,7 @@ mod tests {
     use crate::kinds::builtin_types;
 
     fn rt(kind: &str) -> ResourceType {
-        builtin_types()
-            .into_iter()
-            .find(|t| t.kind == kind)
-            .unwrap()
+        builtin_types().into_iter().find(|t| t.kind == kind).unwrap()
     }
 
     fn defaulted(kind: &str, mut obj: Value) -> Value {
@@ -829,10 +803,7 @@ mod tests {
         assert_eq!(c["terminationMessagePolicy"], "File");
         assert_eq!(c["imagePullPolicy"], "IfNotPresent");
         assert_eq!(c["resources"], json!({}));
-        assert_eq!(
-            c["ports"][0],
-            json!({"containerPort": 80, "protocol": "TCP"})
-        );
+        assert_eq!(c["ports"][0], json!({"containerPort": 80, "protocol": "TCP"}));
     }
 
     #[test]
@@ -841,21 +812,15 @@ mod tests {
         assert_eq!(default_pull_policy("nginx:latest"), "Always");
         assert_eq!(default_pull_policy("nginx:1.27"), "IfNotPresent");
         assert_eq!(default_pull_policy("localhost:5000/nginx"), "Always");
+        assert_eq!(default_pull_policy("localhost:5000/nginx:v2"), "IfNotPresent");
         assert_eq!(
-            default_pull_policy("localhost:5000/nginx:v2"),
-            "IfNotPresent"
-        );
-        assert_eq!(
-            default_pull_policy(
-                "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-            ),
+            default_pull_policy("nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
             "IfNotPresent"
         );
         assert_eq!(default_pull_policy("nginx:latest@sha256:abc"), "Always");
         assert_eq!(default_pull_policy(""), "IfNotPresent");
         let mut d = deployment();
-        d["spec"]["template"]["spec"]["initContainers"] =
-            json!([{"name": "init", "image": "busybox"}]);
+        d["spec"]["template"]["spec"]["initContainers"] = json!([{"name": "init", "image": "busybox"}]);
         d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = json!("Never");
         let d = defaulted("Deployment", d);
         let ps = &d["spec"]["template"]["spec"];
@@ -869,8 +834,7 @@ mod tests {
         let mut d = deployment();
         let ps = &mut d["spec"]["template"]["spec"];
         ps["containers"][0]["livenessProbe"] = json!({"httpGet": {"port": 80}});
-        ps["containers"][0]["readinessProbe"] =
-            json!({"tcpSocket": {"port": 80}, "periodSeconds": 5});
+        ps["containers"][0]["readinessProbe"] = json!({"tcpSocket": {"port": 80}, "periodSeconds": 5});
         ps["containers"][0]["env"] = json!([
             {"name": "A", "value": "1"},
             {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
@@ -946,10 +910,7 @@ mod tests {
             "IfNotPresent"
         );
 
-        let s = defaulted(
-            "StatefulSet",
-            json!({"spec": {"updateStrategy": {"type": "OnDelete"}}}),
-        );
+        let s = defaulted("StatefulSet", json!({"spec": {"updateStrategy": {"type": "OnDelete"}}}));
         assert_eq!(s["spec"]["updateStrategy"], json!({"type": "OnDelete"}));
     }
 
@@ -1010,10 +971,7 @@ mod tests {
             j["spec"]["selector"],
             json!({"matchLabels": {"batch.kubernetes.io/controller-uid": "1234"}})
         );
-        assert_eq!(
-            j["spec"]["template"]["metadata"]["labels"]["job-name"],
-            "pi"
-        );
+        assert_eq!(j["spec"]["template"]["metadata"]["labels"]["job-name"], "pi");
         assert_eq!(j["spec"]["template"]["metadata"]["labels"]["app"], "pi");
         let mut manual = job();
         manual["metadata"]["uid"] = json!("1");
@@ -1052,10 +1010,7 @@ mod tests {
         let sp = &s["spec"];
         assert_eq!(sp["type"], "ClusterIP");
         assert_eq!(sp["sessionAffinity"], "None");
-        assert_eq!(
-            sp["ports"][0],
-            json!({"port": 80, "protocol": "TCP", "targetPort": 80})
-        );
+        assert_eq!(sp["ports"][0], json!({"port": 80, "protocol": "TCP", "targetPort": 80}));
         assert_eq!(sp["ports"][1]["targetPort"], "https");
         assert_eq!(sp["internalTrafficPolicy"], "Cluster");
         assert_eq!(sp["ipFamilyPolicy"], "SingleStack");
@@ -1101,10 +1056,7 @@ mod tests {
             "Namespace",
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}),
         );
-        assert_eq!(
-            n["metadata"]["labels"]["kubernetes.io/metadata.name"],
-            "team-a"
-        );
+        assert_eq!(n["metadata"]["labels"]["kubernetes.io/metadata.name"], "team-a");
         assert_eq!(n["spec"]["finalizers"], json!(["kubernetes"]));
         assert_eq!(n["status"]["phase"], "Active");
 
@@ -1116,10 +1068,7 @@ mod tests {
             "Secret",
             json!({"data": {"a": "YQ==", "b": "Yg=="}, "stringData": {"b": "hello", "c": "x"}}),
         );
-        assert_eq!(
-            s["data"],
-            json!({"a": "YQ==", "b": "aGVsbG8=", "c": "eA=="})
-        );
+        assert_eq!(s["data"], json!({"a": "YQ==", "b": "aGVsbG8=", "c": "eA=="}));
         assert!(s.get("stringData").is_none());
 
         let p = defaulted(
@@ -1153,10 +1102,7 @@ mod tests {
         assert_eq!(np["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
         assert_eq!(np["spec"]["egress"][0]["ports"][0]["protocol"], "TCP");
 
-        let hpa = defaulted(
-            "HorizontalPodAutoscaler",
-            json!({"spec": {"maxReplicas": 5}}),
-        );
+        let hpa = defaulted("HorizontalPodAutoscaler", json!({"spec": {"maxReplicas": 5}}));
         assert_eq!(hpa["spec"]["minReplicas"], 1);
         assert_eq!(
             hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],

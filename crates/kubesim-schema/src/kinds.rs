@@ -126,11 +126,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             singular: s.kind.to_ascii_lowercase(),
             namespaced: s.namespaced,
             short_names: s.short.iter().map(|s| (*s).to_owned()).collect(),
-            categories: if s.all {
-                vec!["all".to_owned()]
-            } else {
-                vec![]
-            },
+            categories: if s.all { vec!["all".to_owned()] } else { vec![] },
             status_subresource: s.status,
             scale_subresource: s.scale,
         })

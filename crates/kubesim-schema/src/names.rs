@@ -274,10 +274,7 @@ mod tests {
         assert!(qualified_name("app").is_empty());
         assert!(qualified_name("app.kubernetes.io/name").is_empty());
         assert!(qualified_name("Example_Key.1").is_empty());
-        assert_eq!(
-            qualified_name("bad key"),
-            [format!("name part {QUALIFIED_NAME_MSG}")]
-        );
+        assert_eq!(qualified_name("bad key"), [format!("name part {QUALIFIED_NAME_MSG}")]);
         assert_eq!(qualified_name("/x"), ["prefix part must be non-empty"]);
         assert_eq!(qualified_name("a/"), ["name part must be non-empty"]);
         assert_eq!(qualified_name("a/b/c").len(), 1);
@@ -285,10 +282,7 @@ mod tests {
         assert!(label_value("").is_empty());
         assert!(label_value("v1.2_3-x").is_empty());
         assert_eq!(label_value("-x"), [LABEL_VALUE_MSG]);
-        assert_eq!(
-            label_value(&"x".repeat(64)),
-            ["must be no more than 63 characters"]
-        );
+        assert_eq!(label_value(&"x".repeat(64)), ["must be no more than 63 characters"]);
     }
 
     #[test]

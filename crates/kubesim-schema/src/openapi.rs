@@ -82,11 +82,7 @@ pub fn openapi_v3_index(types: &[ResourceType]) -> Value {
 /// `/scale` when those subresources are served, the all-namespaces list path for namespaced
 /// resources, and the deprecated `watch/` paths. Each operation carries `operationId`,
 /// `x-kubernetes-action`, `x-kubernetes-group-version-kind` and its query parameters.
-pub fn openapi_v3_group_version(
-    types: &[ResourceType],
-    group: &str,
-    version: &str,
-) -> Option<Value> {
+pub fn openapi_v3_group_version(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
     let members: Vec<&ResourceType> = types
         .iter()
         .filter(|t| t.group == group && t.version == version)
@@ -127,10 +123,7 @@ pub fn openapi_v3_group_version(
             "Status",
             "Status is a return value for calls that don't return other objects.",
         ),
-        (
-            "WatchEvent",
-            "Event represents a single event to a watched resource.",
-        ),
+        ("WatchEvent", "Event represents a single event to a watched resource."),
     ] {
         schemas.insert(format!("{META}.{name}"), minimal_schema(desc));
     }
@@ -181,16 +174,10 @@ pub fn schema_name(t: &ResourceType) -> String {
     if is_builtin(t) {
         let pkg = match t.group.as_str() {
             "" => "io.k8s.api.core".to_owned(),
-            "apiextensions.k8s.io" => {
-                "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions".to_owned()
-            }
+            "apiextensions.k8s.io" => "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions".to_owned(),
             g => format!(
                 "io.k8s.api.{}",
-                g.strip_suffix(".k8s.io")
-                    .unwrap_or(g)
-                    .split('.')
-                    .next()
-                    .unwrap_or(g)
+                g.strip_suffix(".k8s.io").unwrap_or(g).split('.').next().unwrap_or(g)
             ),
         };
         format!("{pkg}.{}.{}", t.version, t.kind)
@@ -470,7 +457,8 @@ fn add_resource_paths(paths: &mut Map<String, Value>, t: &ResourceType) {
     } else {
         vec![name_param.clone(), pretty.clone()]
     };
-    let json_body = |schema: &str| json!({ "content": { "application/json": { "schema": schema_ref(schema) } }, "required": true });
+    let json_body =
+        |schema: &str| json!({ "content": { "application/json": { "schema": schema_ref(schema) } }, "required": true });
     let patch_body = || {
         let mut types = vec![
             "application/apply-patch+yaml",
@@ -482,10 +470,7 @@ fn add_resource_paths(paths: &mut Map<String, Value>, t: &ResourceType) {
         }
         let mut m = Map::new();
         for ty in types {
-            m.insert(
-                ty.to_owned(),
-                json!({ "schema": schema_ref(&format!("{META}.Patch")) }),
-            );
+            m.insert(ty.to_owned(), json!({ "schema": schema_ref(&format!("{META}.Patch")) }));
         }
         json!({ "content": m, "required": true })
     };
@@ -621,11 +606,7 @@ fn add_resource_paths(paths: &mut Map<String, Value>, t: &ResourceType) {
         subresources.push(("status", obj.clone(), my_gvk.clone()));
     }
     if t.scale_subresource {
-        subresources.push((
-            "scale",
-            SCALE_SCHEMA.to_owned(),
-            gvk("autoscaling", "v1", "Scale"),
-        ));
+        subresources.push(("scale", SCALE_SCHEMA.to_owned(), gvk("autoscaling", "v1", "Scale")));
     }
     for (sub, schema, sub_gvk) in subresources {
         let suffix = if sub == "status" { "Status" } else { "Scale" };
@@ -701,11 +682,7 @@ fn add_resource_paths(paths: &mut Map<String, Value>, t: &ResourceType) {
     } else {
         format!("{prefix}/watch/{}", t.plural)
     };
-    let scope_extra = if t.namespaced {
-        vec![ns_param.clone()]
-    } else {
-        vec![]
-    };
+    let scope_extra = if t.namespaced { vec![ns_param.clone()] } else { vec![] };
     let mut item_extra = vec![name_param];
     item_extra.extend(scope_extra.clone());
     let watch_get = |action: &str, op_id: String, description: String| {
@@ -788,11 +765,7 @@ mod tests {
     fn param_names(op: &Value) -> Vec<String> {
         op["parameters"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p["name"].as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|p| p["name"].as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
     }
 
@@ -823,10 +796,7 @@ mod tests {
             let key = group_version_path(&g, &v);
             let url = paths[&key]["serverRelativeURL"].as_str().unwrap();
             let doc = openapi_v3_group_version(&types, &g, &v).unwrap();
-            assert_eq!(
-                url,
-                format!("/openapi/v3/{key}?hash={}", document_hash(&doc))
-            );
+            assert_eq!(url, format!("/openapi/v3/{key}?hash={}", document_hash(&doc)));
         }
         assert_eq!(paths.len(), group_versions(&types).len());
         assert_eq!(paths.keys().next().unwrap(), "api/v1");
@@ -890,18 +860,11 @@ mod tests {
         );
         assert_eq!(param_names(item), ["name", "namespace", "pretty"]);
         for k in ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"] {
-            assert!(
-                kubectl_supports_field_validation(&doc, "apps", "v1", k),
-                "{k}"
-            );
+            assert!(kubectl_supports_field_validation(&doc, "apps", "v1", k), "{k}");
         }
         // status and scale
-        let status =
-            &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/status"];
-        assert_eq!(
-            status["patch"]["x-kubernetes-group-version-kind"]["kind"],
-            "Deployment"
-        );
+        let status = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/status"];
+        assert_eq!(status["patch"]["x-kubernetes-group-version-kind"]["kind"], "Deployment");
         assert!(param_names(&status["patch"]).contains(&"fieldValidation".to_owned()));
         let scale = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"];
         assert_eq!(
@@ -956,10 +919,7 @@ mod tests {
         assert!(param_names(&item["delete"]).contains(&"propagationPolicy".to_owned()));
         let all = &p["/api/v1/configmaps"];
         assert_eq!(all["get"]["x-kubernetes-action"], "list");
-        assert_eq!(
-            all["get"]["operationId"],
-            "listCoreV1ConfigMapForAllNamespaces"
-        );
+        assert_eq!(all["get"]["operationId"], "listCoreV1ConfigMapForAllNamespaces");
         assert!(all.get("post").is_none());
         assert!(p["/api/v1/watch/namespaces/{namespace}/configmaps"]["get"].is_object());
         // ConfigMap has no status subresource
@@ -977,20 +937,11 @@ mod tests {
         let ns = &p["/api/v1/namespaces/{name}"];
         assert_eq!(ns["patch"]["operationId"], "patchCoreV1Namespace");
         assert_eq!(param_names(ns), ["name", "pretty"]);
-        assert_eq!(
-            p["/api/v1/namespaces"]["post"]["operationId"],
-            "createCoreV1Namespace"
-        );
+        assert_eq!(p["/api/v1/namespaces"]["post"]["operationId"], "createCoreV1Namespace");
         assert!(p["/api/v1/namespaces/{name}/status"]["patch"].is_object());
-        assert!(kubectl_supports_field_validation(
-            &doc,
-            "",
-            "v1",
-            "Namespace"
-        ));
+        assert!(kubectl_supports_field_validation(&doc, "", "v1", "Namespace"));
 
-        let rbac =
-            openapi_v3_group_version(&builtin_types(), "rbac.authorization.k8s.io", "v1").unwrap();
+        let rbac = openapi_v3_group_version(&builtin_types(), "rbac.authorization.k8s.io", "v1").unwrap();
         let crb = &rbac["paths"]["/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{name}"];
         assert_eq!(
             crb["patch"]["operationId"],
@@ -1011,12 +962,8 @@ mod tests {
         let idx = openapi_v3_index(&types);
         assert!(idx["paths"]["apis/stable.example.com/v1"]["serverRelativeURL"].is_string());
         let doc = openapi_v3_group_version(&types, "stable.example.com", "v1").unwrap();
-        let item =
-            &doc["paths"]["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}"];
-        assert_eq!(
-            item["patch"]["operationId"],
-            "patchStableExampleComV1NamespacedCronTab"
-        );
+        let item = &doc["paths"]["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}"];
+        assert_eq!(item["patch"]["operationId"], "patchStableExampleComV1NamespacedCronTab");
         let content = item["patch"]["requestBody"]["content"].as_object().unwrap();
         assert!(content.contains_key("application/merge-patch+json"));
         assert!(!content.contains_key("application/strategic-merge-patch+json"));
@@ -1051,15 +998,9 @@ mod tests {
     fn schema_names_follow_the_real_server() {
         let types = builtin_types();
         let by_kind = |k: &str| types.iter().find(|t| t.kind == k).unwrap().clone();
-        assert_eq!(
-            schema_name(&by_kind("Deployment")),
-            "io.k8s.api.apps.v1.Deployment"
-        );
+        assert_eq!(schema_name(&by_kind("Deployment")), "io.k8s.api.apps.v1.Deployment");
         assert_eq!(schema_name(&by_kind("Pod")), "io.k8s.api.core.v1.Pod");
-        assert_eq!(
-            schema_name(&by_kind("Ingress")),
-            "io.k8s.api.networking.v1.Ingress"
-        );
+        assert_eq!(schema_name(&by_kind("Ingress")), "io.k8s.api.networking.v1.Ingress");
         assert_eq!(schema_name(&by_kind("Role")), "io.k8s.api.rbac.v1.Role");
         assert_eq!(
             schema_name(&by_kind("CustomResourceDefinition")),

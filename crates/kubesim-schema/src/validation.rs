@@ -135,12 +135,7 @@ impl Cause {
     pub fn not_supported(field: &str, value: &Value, supported: &[&str]) -> Self {
         let list: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
         let detail = format!("supported values: {}", list.join(", "));
-        Self::new(
-            field,
-            CauseType::FieldValueNotSupported,
-            Some(value),
-            &detail,
-        )
+        Self::new(field, CauseType::FieldValueNotSupported, Some(value), &detail)
     }
 
     /// `Forbidden: detail`.
@@ -284,9 +279,7 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(
     if builtin {
         let spec = obj_of(root, "spec");
         match rt.kind.as_str() {
-            "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
-                validate_workload(&rt.kind, spec, &mut e)
-            }
+            "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => validate_workload(&rt.kind, spec, &mut e),
             "Pod" => pod_spec(spec, "spec", Restart::Any, &mut e),
             "Service" => validate_service(spec, &mut e),
             "ConfigMap" => validate_configmap(root, &mut e),
@@ -359,10 +352,7 @@ fn obj_of<'a>(m: &'a Map<String, Value>, key: &str) -> &'a Map<String, Value> {
 }
 
 fn arr_of<'a>(m: &'a Map<String, Value>, key: &str) -> &'a [Value] {
-    m.get(key)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    m.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
 fn str_of<'a>(m: &'a Map<String, Value>, key: &str) -> &'a str {
@@ -395,11 +385,7 @@ fn validate_metadata(rt: &ResourceType, root: &Map<String, Value>, e: &mut Errs)
             e.invalid("metadata.name", &json!(name), &m);
         }
         if rt.kind == "CronJob" && rt.group == "batch" && name.len() > 52 {
-            e.invalid(
-                "metadata.name",
-                &json!(name),
-                "must be no more than 52 characters",
-            );
+            e.invalid("metadata.name", &json!(name), "must be no more than 52 characters");
         }
     }
     labels(obj_of(meta, "labels"), "metadata.labels", e);
@@ -456,10 +442,7 @@ pub fn selector_matches(selector: &Map<String, Value>, labels: &Map<String, Valu
             return false;
         };
         let key = str_of(x, "key");
-        let values: Vec<&str> = arr_of(x, "values")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
+        let values: Vec<&str> = arr_of(x, "values").iter().filter_map(Value::as_str).collect();
         let ok = match str_of(x, "operator") {
             "In" => get(key).is_some_and(|v| values.contains(&v)),
             "NotIn" => get(key).is_none_or(|v| !values.contains(&v)),
@@ -491,11 +474,7 @@ fn label_selector(sel: &Map<String, Value>, f: &str, e: &mut Errs) {
                 "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
             ),
             Some("In" | "NotIn" | "Exists" | "DoesNotExist") => {}
-            _ => e.invalid(
-                &format!("{ef}.operator"),
-                &op,
-                "not a valid selector operator",
-            ),
+            _ => e.invalid(&format!("{ef}.operator"), &op, "not a valid selector operator"),
         }
         for msg in names::qualified_name(str_of(x, "key")) {
             e.invalid(&format!("{ef}.key"), &json!(str_of(x, "key")), &msg);
@@ -557,10 +536,7 @@ fn pod_spec(spec: &Map<String, Value>, f: &str, restart: Restart, e: &mut Errs) 
     match spec.get("restartPolicy").filter(|v| !v.is_null()) {
         None => {
             if restart == Restart::Job {
-                e.required(
-                    &format!("{f}.restartPolicy"),
-                    "valid values: \"OnFailure\", \"Never\"",
-                );
+                e.required(&format!("{f}.restartPolicy"), "valid values: \"OnFailure\", \"Never\"");
             }
         }
         Some(v) => {
@@ -596,13 +572,7 @@ fn pod_spec(spec: &Map<String, Value>, f: &str, restart: Restart, e: &mut Errs) 
     }
 }
 
-fn container(
-    c: &Map<String, Value>,
-    f: &str,
-    volumes: &BTreeSet<String>,
-    seen: &mut BTreeSet<String>,
-    e: &mut Errs,
-) {
+fn container(c: &Map<String, Value>, f: &str, volumes: &BTreeSet<String>, seen: &mut BTreeSet<String>, e: &mut Errs) {
     let name = str_of(c, "name");
     if name.is_empty() {
         e.required(&format!("{f}.name"), "");
@@ -664,12 +634,7 @@ fn container(
         e.enum_field(p, "protocol", &format!("{pf}.protocol"), PROTOCOLS);
     }
     for (i, env) in arr_of(c, "env").iter().enumerate() {
-        if env
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .is_empty()
-        {
+        if env.get("name").and_then(Value::as_str).unwrap_or("").is_empty() {
             e.required(&format!("{f}.env[{i}].name"), "");
         }
     }
@@ -699,8 +664,7 @@ fn validate_workload(kind: &str, spec: &Map<String, Value>, e: &mut Errs) {
     match spec.get("selector").and_then(Value::as_object) {
         None => e.required("spec.selector", ""),
         Some(sel) => {
-            let empty =
-                obj_of(sel, "matchLabels").is_empty() && arr_of(sel, "matchExpressions").is_empty();
+            let empty = obj_of(sel, "matchLabels").is_empty() && arr_of(sel, "matchExpressions").is_empty();
             if empty {
                 let what = match kind {
                     "DaemonSet" => "daemonset",
@@ -731,12 +695,7 @@ fn validate_workload(kind: &str, spec: &Map<String, Value>, e: &mut Errs) {
     match kind {
         "Deployment" => {
             let strategy = obj_of(spec, "strategy");
-            e.enum_field(
-                strategy,
-                "type",
-                "spec.strategy.type",
-                &["Recreate", "RollingUpdate"],
-            );
+            e.enum_field(strategy, "type", "spec.strategy.type", &["Recreate", "RollingUpdate"]);
             let ru = obj_of(strategy, "rollingUpdate");
             if str_of(strategy, "type") == "Recreate" && present(strategy, "rollingUpdate") {
                 e.forbidden(
@@ -744,18 +703,13 @@ fn validate_workload(kind: &str, spec: &Map<String, Value>, e: &mut Errs) {
                     "may not be specified when strategy `type` is 'Recreate'",
                 );
             }
-            let surge = int_or_percent(
-                ru.get("maxSurge"),
-                "spec.strategy.rollingUpdate.maxSurge",
-                e,
-            );
+            let surge = int_or_percent(ru.get("maxSurge"), "spec.strategy.rollingUpdate.maxSurge", e);
             let unavail = int_or_percent(
                 ru.get("maxUnavailable"),
                 "spec.strategy.rollingUpdate.maxUnavailable",
                 e,
             );
-            if str_of(strategy, "type") == "RollingUpdate" && surge == Some(0) && unavail == Some(0)
-            {
+            if str_of(strategy, "type") == "RollingUpdate" && surge == Some(0) && unavail == Some(0) {
                 e.invalid(
                     "spec.strategy.rollingUpdate.maxUnavailable",
                     ru.get("maxUnavailable").unwrap_or(&json!(0)),
@@ -763,10 +717,7 @@ fn validate_workload(kind: &str, spec: &Map<String, Value>, e: &mut Errs) {
                 );
             }
             if let Some(pds) = spec.get("progressDeadlineSeconds").and_then(Value::as_i64) {
-                let mrs = spec
-                    .get("minReadySeconds")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0);
+                let mrs = spec.get("minReadySeconds").and_then(Value::as_i64).unwrap_or(0);
                 if pds <= mrs {
                     e.invalid(
                         "spec.progressDeadlineSeconds",
@@ -784,12 +735,7 @@ fn validate_workload(kind: &str, spec: &Map<String, Value>, e: &mut Errs) {
                 &["OrderedReady", "Parallel"],
             );
             let us = obj_of(spec, "updateStrategy");
-            e.enum_field(
-                us,
-                "type",
-                "spec.updateStrategy.type",
-                &["OnDelete", "RollingUpdate"],
-            );
+            e.enum_field(us, "type", "spec.updateStrategy.type", &["OnDelete", "RollingUpdate"]);
             for (i, pvc) in arr_of(spec, "volumeClaimTemplates").iter().enumerate() {
                 let n = pvc
                     .get("metadata")
@@ -803,12 +749,7 @@ fn validate_workload(kind: &str, spec: &Map<String, Value>, e: &mut Errs) {
         }
         "DaemonSet" => {
             let us = obj_of(spec, "updateStrategy");
-            e.enum_field(
-                us,
-                "type",
-                "spec.updateStrategy.type",
-                &["OnDelete", "RollingUpdate"],
-            );
+            e.enum_field(us, "type", "spec.updateStrategy.type", &["OnDelete", "RollingUpdate"]);
         }
         _ => {}
     }
@@ -895,9 +836,7 @@ fn validate_service(spec: &Map<String, Value>, e: &mut Errs) {
         }
         e.enum_field(p, "protocol", &format!("{pf}.protocol"), PROTOCOLS);
         match p.get("targetPort") {
-            Some(v @ Value::Number(_)) if !port_in_range(v) => {
-                e.invalid(&format!("{pf}.targetPort"), v, RANGE_MSG)
-            }
+            Some(v @ Value::Number(_)) if !port_in_range(v) => e.invalid(&format!("{pf}.targetPort"), v, RANGE_MSG),
             Some(Value::String(s)) if !s.is_empty() => {
                 for m in names::iana_svc_name(s) {
                     e.invalid(&format!("{pf}.targetPort"), &json!(s), &m);
@@ -905,10 +844,7 @@ fn validate_service(spec: &Map<String, Value>, e: &mut Errs) {
             }
             _ => {}
         }
-        if let Some(np) = p
-            .get("nodePort")
-            .filter(|v| !v.is_null() && v.as_i64() != Some(0))
-        {
+        if let Some(np) = p.get("nodePort").filter(|v| !v.is_null() && v.as_i64() != Some(0)) {
             if ty_s == "ClusterIP" || ty_s == "ExternalName" {
                 e.forbidden(
                     &format!("{pf}.nodePort"),
@@ -920,12 +856,7 @@ fn validate_service(spec: &Map<String, Value>, e: &mut Errs) {
         }
     }
     labels(obj_of(spec, "selector"), "spec.selector", e);
-    e.enum_field(
-        spec,
-        "sessionAffinity",
-        "spec.sessionAffinity",
-        &["ClientIP", "None"],
-    );
+    e.enum_field(spec, "sessionAffinity", "spec.sessionAffinity", &["ClientIP", "None"]);
     e.enum_field(
         spec,
         "externalTrafficPolicy",
@@ -1018,10 +949,7 @@ fn validate_secret(root: &Map<String, Value>, e: &mut Errs) {
     if str_of(root, "type") == "kubernetes.io/service-account-token" {
         let ann = obj_of(obj_of(root, "metadata"), "annotations");
         if str_of(ann, "kubernetes.io/service-account.name").is_empty() {
-            e.required(
-                "metadata.annotations[kubernetes.io/service-account.name]",
-                "",
-            );
+            e.required("metadata.annotations[kubernetes.io/service-account.name]", "");
         }
     }
 }
@@ -1043,10 +971,7 @@ fn validate_job_spec(spec: &Map<String, Value>, f: &str, e: &mut Errs) {
         &["Indexed", "NonIndexed"],
     );
     if str_of(spec, "completionMode") == "Indexed" && !present(spec, "completions") {
-        e.required(
-            &format!("{f}.completions"),
-            "when completion mode is Indexed",
-        );
+        e.required(&format!("{f}.completions"), "when completion mode is Indexed");
     }
     let template = obj_of(spec, "template");
     let tlabels = obj_of(obj_of(template, "metadata"), "labels");
@@ -1067,12 +992,7 @@ fn validate_job_spec(spec: &Map<String, Value>, f: &str, e: &mut Errs) {
         }
     }
     labels(tlabels, &format!("{f}.template.metadata.labels"), e);
-    pod_spec(
-        obj_of(template, "spec"),
-        &format!("{f}.template.spec"),
-        Restart::Job,
-        e,
-    );
+    pod_spec(obj_of(template, "spec"), &format!("{f}.template.spec"), Restart::Job, e);
 }
 
 /// Checks a standard 5-field cron expression or a `@descriptor`; returns the problem.
@@ -1090,10 +1010,7 @@ pub fn cron_schedule_error(s: &str) -> Option<String> {
     }
     let fields: Vec<&str> = s.split_whitespace().collect();
     if fields.len() != 5 {
-        return Some(format!(
-            "expected exactly 5 fields, found {}: {s}",
-            fields.len()
-        ));
+        return Some(format!("expected exactly 5 fields, found {}: {s}", fields.len()));
     }
     const BOUNDS: [(u32, u32); 5] = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)];
     const MONTHS: [&str; 12] = [
@@ -1178,12 +1095,7 @@ fn validate_pvc(spec: &Map<String, Value>, e: &mut Errs) {
     if modes.is_empty() && !present(spec, "dataSourceRef") {
         e.required("spec.accessModes", "at least 1 access mode is required");
     }
-    let supported = [
-        "ReadOnlyMany",
-        "ReadWriteMany",
-        "ReadWriteOnce",
-        "ReadWriteOncePod",
-    ];
+    let supported = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"];
     for (i, m) in modes.iter().enumerate() {
         if !m.as_str().is_some_and(|s| supported.contains(&s)) {
             e.not_supported(&format!("spec.accessModes[{i}]"), m, &supported);
@@ -1193,12 +1105,7 @@ fn validate_pvc(spec: &Map<String, Value>, e: &mut Errs) {
     if !present(requests, "storage") {
         e.required("spec.resources[storage]", "");
     }
-    e.enum_field(
-        spec,
-        "volumeMode",
-        "spec.volumeMode",
-        &["Block", "Filesystem"],
-    );
+    e.enum_field(spec, "volumeMode", "spec.volumeMode", &["Block", "Filesystem"]);
 }
 
 fn validate_ingress(spec: &Map<String, Value>, e: &mut Errs) {
@@ -1241,11 +1148,7 @@ fn validate_ingress(spec: &Map<String, Value>, e: &mut Errs) {
                 Some(t) => {
                     let path = str_of(p, "path");
                     if t != "ImplementationSpecific" && !path.starts_with('/') {
-                        e.invalid(
-                            &format!("{pf}.path"),
-                            &json!(path),
-                            "must be an absolute path",
-                        );
+                        e.invalid(&format!("{pf}.path"), &json!(path), "must be an absolute path");
                     }
                 }
             }
@@ -1266,21 +1169,14 @@ fn ingress_backend(b: &Map<String, Value>, f: &str, e: &mut Errs) {
             &Value::Object(b.clone()),
             "cannot set both resource and service backends",
         ),
-        (None, false) => e.invalid(
-            f,
-            &Value::Object(b.clone()),
-            "resource or service backend is required",
-        ),
+        (None, false) => e.invalid(f, &Value::Object(b.clone()), "resource or service backend is required"),
         (Some(s), false) => {
             if str_of(s, "name").is_empty() {
                 e.required(&format!("{f}.service.name"), "");
             }
             let port = obj_of(s, "port");
             let has_name = !str_of(port, "name").is_empty();
-            let has_num = port
-                .get("number")
-                .and_then(Value::as_i64)
-                .is_some_and(|n| n != 0);
+            let has_num = port.get("number").and_then(Value::as_i64).is_some_and(|n| n != 0);
             if has_name && has_num {
                 e.invalid(
                     &format!("{f}.service.port"),
@@ -1294,11 +1190,7 @@ fn ingress_backend(b: &Map<String, Value>, f: &str, e: &mut Errs) {
                     "port name or number is required",
                 );
             } else if has_num && !port_in_range(&port["number"]) {
-                e.invalid(
-                    &format!("{f}.service.port.number"),
-                    &port["number"],
-                    RANGE_MSG,
-                );
+                e.invalid(&format!("{f}.service.port.number"), &port["number"], RANGE_MSG);
             }
         }
         (None, true) => {}
@@ -1334,10 +1226,7 @@ fn validate_role(kind: &str, root: &Map<String, Value>, e: &mut Errs) {
         let Some(r) = r.as_object() else { continue };
         let rf = format!("rules[{i}]");
         if arr_of(r, "verbs").is_empty() {
-            e.required(
-                &format!("{rf}.verbs"),
-                "verbs must contain at least one value",
-            );
+            e.required(&format!("{rf}.verbs"), "verbs must contain at least one value");
         }
         let urls = arr_of(r, "nonResourceURLs");
         if kind == "Role" && !urls.is_empty() {
@@ -1407,18 +1296,10 @@ fn validate_binding(kind: &str, root: &Map<String, Value>, e: &mut Errs) {
             Some("User" | "Group") => {
                 let g = s.get("apiGroup").cloned().unwrap_or(json!(""));
                 if g != "rbac.authorization.k8s.io" {
-                    e.not_supported(
-                        &format!("{sf}.apiGroup"),
-                        &g,
-                        &["rbac.authorization.k8s.io"],
-                    );
+                    e.not_supported(&format!("{sf}.apiGroup"), &g, &["rbac.authorization.k8s.io"]);
                 }
             }
-            _ => e.not_supported(
-                &format!("{sf}.kind"),
-                &sk,
-                &["ServiceAccount", "User", "Group"],
-            ),
+            _ => e.not_supported(&format!("{sf}.kind"), &sk, &["ServiceAccount", "User", "Group"]),
         }
     }
 }
@@ -1455,11 +1336,7 @@ fn validate_hpa(spec: &Map<String, Value>, e: &mut Errs) {
     if let Some(m) = min
         && m < 1
     {
-        e.invalid(
-            "spec.minReplicas",
-            &json!(m),
-            "must be greater than or equal to 1",
-        );
+        e.invalid("spec.minReplicas", &json!(m), "must be greater than or equal to 1");
     }
     match spec.get("maxReplicas").and_then(Value::as_i64) {
         None => e.invalid("spec.maxReplicas", &json!(0), "must be greater than 0"),
@@ -1483,11 +1360,7 @@ fn validate_crd(root: &Map<String, Value>, e: &mut Errs) {
             e.invalid("spec.group", &json!(group), &m);
         }
         if !group.contains('.') {
-            e.invalid(
-                "spec.group",
-                &json!(group),
-                "should be a domain with at least one dot",
-            );
+            e.invalid("spec.group", &json!(group), "should be a domain with at least one dot");
         }
     }
     let n = obj_of(spec, "names");
@@ -1503,11 +1376,7 @@ fn validate_crd(root: &Map<String, Value>, e: &mut Errs) {
         }
     }
     let name = str_of(obj_of(root, "metadata"), "name");
-    if !name.is_empty()
-        && !plural.is_empty()
-        && !group.is_empty()
-        && name != format!("{plural}.{group}")
-    {
+    if !name.is_empty() && !plural.is_empty() && !group.is_empty() && name != format!("{plural}.{group}") {
         e.invalid(
             "metadata.name",
             &json!(name),
@@ -1567,10 +1436,7 @@ fn validate_crd(root: &Map<String, Value>, e: &mut Errs) {
             .and_then(|s| s.get("openAPIV3Schema"))
             .is_some_and(|s| !s.is_null());
         if !has_schema {
-            e.required(
-                &format!("{vf}.schema.openAPIV3Schema"),
-                "schemas are required",
-            );
+            e.required(&format!("{vf}.schema.openAPIV3Schema"), "schemas are required");
         }
     }
 }
@@ -1619,8 +1485,7 @@ fn validate_update(kind: &str, new: &Map<String, Value>, old: &Map<String, Value
         "Service" => {
             let oip = str_of(os, "clusterIP");
             let nip = str_of(ns, "clusterIP");
-            let to_or_from_external =
-                str_of(ns, "type") == "ExternalName" || str_of(os, "type") == "ExternalName";
+            let to_or_from_external = str_of(ns, "type") == "ExternalName" || str_of(os, "type") == "ExternalName";
             if !oip.is_empty() && !nip.is_empty() && oip != nip && !to_or_from_external {
                 e.invalid("spec.clusterIP", &json!(nip), "field is immutable");
             }
@@ -1683,11 +1548,7 @@ fn validate_update(kind: &str, new: &Map<String, Value>, old: &Map<String, Value
             let n = new.get("roleRef");
             let o = old.get("roleRef");
             if n != o {
-                e.invalid(
-                    "roleRef",
-                    n.unwrap_or(&Value::Null),
-                    "cannot change roleRef",
-                );
+                e.invalid("roleRef", n.unwrap_or(&Value::Null), "cannot change roleRef");
             }
         }
         "CustomResourceDefinition" => {
@@ -1709,10 +1570,7 @@ mod tests {
     use crate::kinds::builtin_types;
 
     fn rt(kind: &str) -> ResourceType {
-        builtin_types()
-            .into_iter()
-            .find(|t| t.kind == kind)
-            .unwrap()
+        builtin_types().into_iter().find(|t| t.kind == kind).unwrap()
     }
 
     /// Defaults then validates, as the server does.
@@ -1788,20 +1646,14 @@ mod tests {
             "Deployment.apps \"web\" is invalid: spec.template.spec.containers[0].image: Required value"
         );
         assert_eq!(err.causes[0].reason.as_str(), "FieldValueRequired");
-        assert_eq!(
-            err.causes[0].field,
-            "spec.template.spec.containers[0].image"
-        );
+        assert_eq!(err.causes[0].field, "spec.template.spec.containers[0].image");
         assert_eq!(err.causes[0].message, "Required value");
         let status = err.status(&rt("Deployment"), "web");
         assert_eq!(status["code"], 422);
         assert_eq!(status["reason"], "Invalid");
         assert_eq!(status["details"]["group"], "apps");
         assert_eq!(status["details"]["kind"], "Deployment");
-        assert_eq!(
-            status["details"]["causes"][0]["reason"],
-            "FieldValueRequired"
-        );
+        assert_eq!(status["details"]["causes"][0]["reason"], "FieldValueRequired");
 
         d["spec"]["replicas"] = json!(-1);
         let err = check("Deployment", d).unwrap_err();
@@ -1827,9 +1679,7 @@ mod tests {
     fn names_per_kind() {
         let e = errors("ConfigMap", json!({"metadata": {"name": "Bad_Name"}}));
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with(
-            "metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"
-        ));
+        assert!(e[0].starts_with("metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"));
         let e = errors("Namespace", json!({"metadata": {"name": "team.a"}}));
         assert!(e[0].contains("a lowercase RFC 1123 label"), "{e:?}");
         let e = errors(
@@ -1837,18 +1687,9 @@ mod tests {
             json!({"metadata": {"name": "1web"}, "spec": {"ports": [{"port": 80}]}}),
         );
         assert!(e[0].contains("a DNS-1035 label"), "{e:?}");
-        assert!(
-            errors(
-                "ClusterRole",
-                json!({"metadata": {"name": "system:aggregate-to-edit"}})
-            )
-            .is_empty()
-        );
+        assert!(errors("ClusterRole", json!({"metadata": {"name": "system:aggregate-to-edit"}})).is_empty());
         let e = errors("ConfigMap", json!({"metadata": {}}));
-        assert_eq!(
-            e,
-            ["metadata.name: Required value: name or generateName is required"]
-        );
+        assert_eq!(e, ["metadata.name: Required value: name or generateName is required"]);
         assert!(errors("ConfigMap", json!({"metadata": {"generateName": "x-"}})).is_empty());
         let e = errors("ConfigMap", json!({"metadata": {"name": "a".repeat(254)}}));
         assert!(e[0].ends_with("must be no more than 253 characters"));
@@ -1863,23 +1704,14 @@ mod tests {
             json!({"metadata": {"name": "c", "labels": {"bad key": "ok", "k": "-bad"}}}),
         );
         assert_eq!(e.len(), 2, "{e:?}");
-        assert!(
-            e[0].starts_with(
-                "metadata.labels: Invalid value: \"bad key\": name part must consist of"
-            )
-        );
-        assert!(e[1].starts_with(
-            "metadata.labels: Invalid value: \"-bad\": a valid label must be an empty string"
-        ));
+        assert!(e[0].starts_with("metadata.labels: Invalid value: \"bad key\": name part must consist of"));
+        assert!(e[1].starts_with("metadata.labels: Invalid value: \"-bad\": a valid label must be an empty string"));
         let big = "x".repeat(300 * 1024);
         let e = errors(
             "ConfigMap",
             json!({"metadata": {"name": "c", "annotations": {"a": big}}}),
         );
-        assert_eq!(
-            e,
-            ["metadata.annotations: Too long: may not be more than 262144 bytes"]
-        );
+        assert_eq!(e, ["metadata.annotations: Too long: may not be more than 262144 bytes"]);
         let e = errors(
             "ConfigMap",
             json!({"metadata": {"name": "c", "annotations": {"Example.com/X": "y", "a b": ""}}}),
@@ -1901,7 +1733,8 @@ mod tests {
             ]
         );
         let mut d = deployment();
-        d["spec"]["selector"] = json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "be"]}]});
+        d["spec"]["selector"] =
+            json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "be"]}]});
         assert!(errors("Deployment", d).is_empty());
         let mut d = deployment();
         d["spec"]["selector"] = json!({});
@@ -1947,15 +1780,16 @@ mod tests {
         );
         let mut d = deployment();
         d["spec"]["template"]["spec"]["containers"][0]["name"] = json!("Web");
-        assert!(errors("Deployment", d)[0].starts_with("spec.template.spec.containers[0].name: Invalid value: \"Web\": a lowercase RFC 1123 label"));
+        assert!(
+            errors("Deployment", d)[0].starts_with(
+                "spec.template.spec.containers[0].name: Invalid value: \"Web\": a lowercase RFC 1123 label"
+            )
+        );
         let mut d = deployment();
-        d["spec"]["strategy"] =
-            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}});
+        d["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}});
         assert_eq!(
             errors("Deployment", d),
-            [
-                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0"
-            ]
+            ["spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0"]
         );
     }
 
@@ -1964,10 +1798,7 @@ mod tests {
         let pod = json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "busybox"}]}});
         assert!(check("Pod", pod).is_ok());
         let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}});
-        assert_eq!(
-            errors("Pod", pod),
-            ["spec.containers[0].image: Required value"]
-        );
+        assert_eq!(errors("Pod", pod), ["spec.containers[0].image: Required value"]);
     }
 
     #[test]
@@ -1981,7 +1812,13 @@ mod tests {
             )
             .is_ok()
         );
-        assert!(check("Service", json!({"metadata": {"name": "ext"}, "spec": {"type": "ExternalName", "externalName": "db.example.com"}})).is_ok());
+        assert!(
+            check(
+                "Service",
+                json!({"metadata": {"name": "ext"}, "spec": {"type": "ExternalName", "externalName": "db.example.com"}})
+            )
+            .is_ok()
+        );
         assert_eq!(
             errors("Service", json!({"metadata": {"name": "web"}, "spec": {}})),
             ["spec.ports: Required value"]
@@ -2022,9 +1859,7 @@ mod tests {
             json!({"metadata": {"name": "c"}, "data": {"bad key": "x", "ok": "y"}}),
         );
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with(
-            "data[bad key]: Invalid value: \"bad key\": a valid config key must consist of"
-        ));
+        assert!(e[0].starts_with("data[bad key]: Invalid value: \"bad key\": a valid config key must consist of"));
         let e = errors(
             "Secret",
             json!({"metadata": {"name": "s"}, "data": {"password": "hunter2!"}}),
@@ -2056,9 +1891,7 @@ mod tests {
             .remove("restartPolicy");
         assert_eq!(
             errors("Job", j),
-            [
-                "spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\""
-            ]
+            ["spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\""]
         );
         let mut j = job();
         j["spec"]["template"]["spec"]["restartPolicy"] = json!("Always");
@@ -2074,9 +1907,7 @@ mod tests {
         bad["spec"]["schedule"] = json!("every day");
         assert_eq!(
             errors("CronJob", bad),
-            [
-                "spec.schedule: Invalid value: \"every day\": expected exactly 5 fields, found 2: every day"
-            ]
+            ["spec.schedule: Invalid value: \"every day\": expected exactly 5 fields, found 2: every day"]
         );
         let mut bad = cj.clone();
         bad["spec"].as_object_mut().unwrap().remove("schedule");
@@ -2144,10 +1975,7 @@ mod tests {
         );
 
         assert!(check("PersistentVolumeClaim", json!({"metadata": {"name": "d"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})).is_ok());
-        let e = errors(
-            "PersistentVolumeClaim",
-            json!({"metadata": {"name": "d"}, "spec": {}}),
-        );
+        let e = errors("PersistentVolumeClaim", json!({"metadata": {"name": "d"}, "spec": {}}));
         assert_eq!(
             e,
             [
@@ -2209,9 +2037,7 @@ mod tests {
         let e = update("Deployment", deployment(), new);
         assert_eq!(
             e,
-            [
-                "spec.selector: Invalid value: {\"matchLabels\":{\"app\":\"web\",\"tier\":\"fe\"}}: field is immutable"
-            ]
+            ["spec.selector: Invalid value: {\"matchLabels\":{\"app\":\"web\",\"tier\":\"fe\"}}: field is immutable"]
         );
         let mut new = deployment();
         new["spec"]["replicas"] = json!(5);
@@ -2228,10 +2054,7 @@ mod tests {
         j2["spec"]["template"]["spec"]["containers"][0]["image"] = json!("perl:5.36");
         let e = update("Job", job(), j2);
         assert_eq!(e.len(), 1);
-        assert!(
-            e[0].starts_with("spec.template: Invalid value: {")
-                && e[0].ends_with("field is immutable")
-        );
+        assert!(e[0].starts_with("spec.template: Invalid value: {") && e[0].ends_with("field is immutable"));
 
         let cm = |v: &str, imm: bool| json!({"metadata": {"name": "c"}, "data": {"k": v}, "immutable": imm});
         assert!(update("ConfigMap", cm("a", false), cm("b", false)).is_empty());
@@ -2251,20 +2074,9 @@ mod tests {
         );
 
         let pvc = |size: &str, class: &str| json!({"metadata": {"name": "d"}, "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class, "resources": {"requests": {"storage": size}}}});
-        assert!(
-            update(
-                "PersistentVolumeClaim",
-                pvc("1Gi", "std"),
-                pvc("2Gi", "std")
-            )
-            .is_empty()
-        );
+        assert!(update("PersistentVolumeClaim", pvc("1Gi", "std"), pvc("2Gi", "std")).is_empty());
         assert_eq!(
-            update(
-                "PersistentVolumeClaim",
-                pvc("1Gi", "std"),
-                pvc("1Gi", "fast")
-            ),
+            update("PersistentVolumeClaim", pvc("1Gi", "std"), pvc("1Gi", "fast")),
             [
                 "spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"
             ]
@@ -2304,18 +2116,12 @@ mod tests {
             status_subresource: false,
             scale_subresource: false,
         };
-        assert!(
-            validate(
-                &cr,
-                &json!({"metadata": {"name": "w"}, "spec": {"anything": 1}}),
-                None
-            )
-            .is_ok()
-        );
+        assert!(validate(&cr, &json!({"metadata": {"name": "w"}, "spec": {"anything": 1}}), None).is_ok());
         let err = validate(&cr, &json!({"metadata": {"name": "W"}}), None).unwrap_err();
-        assert!(err.message(&cr, "W").starts_with(
-            "Widget.example.com \"W\" is invalid: metadata.name: Invalid value: \"W\""
-        ));
+        assert!(
+            err.message(&cr, "W")
+                .starts_with("Widget.example.com \"W\" is invalid: metadata.name: Invalid value: \"W\"")
+        );
     }
 
     #[test]

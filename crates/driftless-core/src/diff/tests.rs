@@ -37,11 +37,7 @@ fn deployment_diff_shows_only_real_changes_with_a_header() {
         "{}",
         d.unified
     );
-    assert!(
-        d.unified.contains("-  replicas: 5\n+  replicas: 3\n"),
-        "{}",
-        d.unified
-    );
+    assert!(d.unified.contains("-  replicas: 5\n+  replicas: 3\n"), "{}", d.unified);
     assert!(
         d.unified
             .contains("-      - image: example/web:1.0\n+      - image: example/web:1.1\n"),
@@ -78,9 +74,7 @@ fn ignore_rules_remove_fields_before_comparing() {
     predicted["spec"]["replicas"] = 2.into();
     let rules = [IgnoreRule::new("/spec/replicas").unwrap()];
     assert!(!object_diff_with(Some(&live), &predicted, &rules).changed);
-    let other_kind = [IgnoreRule::new("/spec/replicas")
-        .unwrap()
-        .for_kind("StatefulSet")];
+    let other_kind = [IgnoreRule::new("/spec/replicas").unwrap().for_kind("StatefulSet")];
     assert!(object_diff_with(Some(&live), &predicted, &other_kind).changed);
     predicted["spec"]["template"]["spec"]["containers"][0]["image"] = "x".into();
     let wildcard = [
@@ -97,8 +91,7 @@ fn ignore_rule_parsing_is_bounded() {
     assert!(IgnoreRule::new(&format!("/{}", "a".repeat(600))).is_err());
     assert!(IgnoreRule::new("/metadata/name").is_err());
     let r = IgnoreRule::new("/metadata/labels/app.kubernetes.io~1name").unwrap();
-    let mut obj =
-        serde_json::json!({"metadata": {"labels": {"app.kubernetes.io/name": "x", "k": "v"}}});
+    let mut obj = serde_json::json!({"metadata": {"labels": {"app.kubernetes.io/name": "x", "k": "v"}}});
     r.apply(&mut obj);
     assert_eq!(obj, serde_json::json!({"metadata": {"labels": {"k": "v"}}}));
 }
@@ -107,10 +100,7 @@ fn ignore_rule_parsing_is_bounded() {
 fn create_diff_is_all_additions() {
     let d = object_diff(None, &fixture("deployment-predicted.yaml"));
     assert!(d.changed);
-    assert!(
-        d.unified
-            .starts_with("--- Deployment/prod/web (live: absent)\n")
-    );
+    assert!(d.unified.starts_with("--- Deployment/prod/web (live: absent)\n"));
     assert!(d.unified.contains("+kind: Deployment\n"));
 }
 
@@ -134,37 +124,13 @@ fn secret_values_never_appear_but_changed_keys_do() {
     let d = object_diff(Some(&live), &predicted);
     assert!(d.changed);
     for v in SECRET_VALUES {
-        assert!(
-            !d.unified.contains(v),
-            "secret value {v} leaked:\n{}",
-            d.unified
-        );
+        assert!(!d.unified.contains(v), "secret value {v} leaked:\n{}", d.unified);
     }
-    assert!(
-        d.unified.contains("-  password: ++++++++\n"),
-        "{}",
-        d.unified
-    );
-    assert!(
-        d.unified.contains("+  password: ++++++++ (changed)\n"),
-        "{}",
-        d.unified
-    );
-    assert!(
-        d.unified.contains("   username: ++++++++\n"),
-        "{}",
-        d.unified
-    );
-    assert!(
-        d.unified.contains("-  removed: ++++++++\n"),
-        "{}",
-        d.unified
-    );
-    assert!(
-        d.unified.contains("+  added: ++++++++ (changed)\n"),
-        "{}",
-        d.unified
-    );
+    assert!(d.unified.contains("-  password: ++++++++\n"), "{}", d.unified);
+    assert!(d.unified.contains("+  password: ++++++++ (changed)\n"), "{}", d.unified);
+    assert!(d.unified.contains("   username: ++++++++\n"), "{}", d.unified);
+    assert!(d.unified.contains("-  removed: ++++++++\n"), "{}", d.unified);
+    assert!(d.unified.contains("+  added: ++++++++ (changed)\n"), "{}", d.unified);
     let debug = format!("{d:?}");
     for v in SECRET_VALUES {
         assert!(!debug.contains(v));

@@ -14,17 +14,10 @@ fn fixture_cases_match_their_expectations() {
     let cases = cases();
     assert!(cases.len() >= 40);
     for case in cases {
-        let expect_status =
-            str_at(&case.object, &["metadata", "annotations", "expect/status"]).unwrap();
-        let expect_message =
-            str_at(&case.object, &["metadata", "annotations", "expect/message"]).unwrap();
+        let expect_status = str_at(&case.object, &["metadata", "annotations", "expect/status"]).unwrap();
+        let expect_message = str_at(&case.object, &["metadata", "annotations", "expect/message"]).unwrap();
         let report = assess(&case.object);
-        assert_eq!(
-            report.status.to_string(),
-            expect_status,
-            "{}: {report}",
-            case.origin
-        );
+        assert_eq!(report.status.to_string(), expect_status, "{}: {report}", case.origin);
         assert!(
             report.message.contains(expect_message),
             "{}: {report:?} lacks {expect_message:?}",
@@ -40,10 +33,7 @@ fn severity_order_and_worst() {
     assert!(Missing < Degraded && Degraded < Unknown);
     let reports: Vec<HealthReport> = cases().iter().map(|c| assess(&c.object)).collect();
     assert_eq!(worst(&reports).status, Degraded);
-    let healthy = [
-        HealthReport::new(Healthy, "a"),
-        HealthReport::new(Suspended, "b"),
-    ];
+    let healthy = [HealthReport::new(Healthy, "a"), HealthReport::new(Suspended, "b")];
     assert_eq!(worst(&healthy).message, "b");
     assert_eq!(worst(&[]).status, Healthy);
     let with_missing = [HealthReport::new(Progressing, "p"), assess_live(None)];
@@ -66,26 +56,17 @@ fn garbage_is_unknown_never_a_panic() {
     ] {
         let _ = assess(&v);
     }
-    assert_eq!(
-        assess(&json!({"kind": "Deployment"})).status,
-        HealthStatus::Unknown
-    );
+    assert_eq!(assess(&json!({"kind": "Deployment"})).status, HealthStatus::Unknown);
 }
 
 #[test]
 fn parse_objects_expands_lists_and_keeps_lines() {
     let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: b}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n";
     let objs = parse_objects(text, "dump.yaml").unwrap();
-    let names: Vec<String> = objs
-        .iter()
-        .map(|o| o.object_ref().unwrap().to_string())
-        .collect();
+    let names: Vec<String> = objs.iter().map(|o| o.object_ref().unwrap().to_string()).collect();
     assert_eq!(names, ["ConfigMap/a", "ConfigMap/b", "Service/s"]);
     assert_eq!(objs[2].origin.to_string(), "dump.yaml:11");
     let err = parse_objects("a: 1\n", "x.yaml").unwrap_err().to_string();
-    assert!(
-        err.starts_with("x.yaml:1: not a Kubernetes object"),
-        "{err}"
-    );
+    assert!(err.starts_with("x.yaml:1: not a Kubernetes object"), "{err}");
     assert!(parse_objects("a: [\n", "x.yaml").is_err());
 }

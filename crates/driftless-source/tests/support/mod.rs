@@ -92,11 +92,7 @@ pub fn fixture() -> Fixture {
     git(&work, &["tag", "-a", "v1.2.0", "-m", "release 1.2.0"]);
 
     git(&work, &["checkout", "-q", "-b", "develop"]);
-    write(
-        &work,
-        "app/deploy.yaml",
-        b"kind: Deployment\nversion: dev\n",
-    );
+    write(&work, "app/deploy.yaml", b"kind: Deployment\nversion: dev\n");
     git(&work, &["commit", "-q", "-am", "develop work"]);
     let develop = git(&work, &["rev-parse", "HEAD"]);
     git(&work, &["checkout", "-q", "main"]);
@@ -128,13 +124,7 @@ pub fn fixture() -> Fixture {
     std::fs::create_dir_all(bare.parent().unwrap()).unwrap();
     git(
         tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            work.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
+        &["clone", "-q", "--bare", work.to_str().unwrap(), bare.to_str().unwrap()],
     );
     // The clone's refs: all branches (clone --bare copies refs/heads/* and tags).
     git(&bare, &["branch", "-f", "develop", &develop]);
@@ -157,11 +147,7 @@ pub fn fixture() -> Fixture {
 
 /// A free port on 127.0.0.1 (bound and released; a tiny race we accept in tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Wait until something listens on 127.0.0.1:port.
@@ -285,30 +271,23 @@ pub fn http_backend(project_root: &Path, opts: HttpOptions) -> HttpServer {
 
 fn tls_config(dir: &Path) -> (rustls::ServerConfig, PathBuf) {
     use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
         .push(DnType::CommonName, "driftless test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyCertSign,
-    ];
+    ca_params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
     let ca_key = KeyPair::generate().unwrap();
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
 
-    let mut leaf =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    leaf.distinguished_name
-        .push(DnType::CommonName, "localhost");
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    leaf.distinguished_name.push(DnType::CommonName, "localhost");
     leaf.use_authority_key_identifier_extension = true;
     leaf.key_usages.push(KeyUsagePurpose::DigitalSignature);
-    leaf.extended_key_usages
-        .push(ExtendedKeyUsagePurpose::ServerAuth);
+    leaf.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
     let leaf_key = KeyPair::generate().unwrap();
     let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
 
@@ -351,12 +330,7 @@ fn serve_connection<S: Read + Write>(stream: S, root: &Path, expected_auth: Opti
                 headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
             }
         }
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         // Request body: Content-Length or chunked.
         let mut body = Vec::new();
         if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
@@ -365,9 +339,7 @@ fn serve_connection<S: Read + Write>(stream: S, root: &Path, expected_auth: Opti
                 if reader.read_line(&mut size_line).unwrap_or(0) == 0 {
                     return;
                 }
-                let size =
-                    usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16)
-                        .unwrap_or(0);
+                let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
                 if size == 0 {
                     let mut crlf = String::new();
                     let _ = reader.read_line(&mut crlf);
@@ -495,16 +467,7 @@ pub fn sshd() -> Option<Sshd> {
     let d = dir.path();
     let keygen = |path: &Path| {
         let st = Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "driftless-test",
-                "-f",
-            ])
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "driftless-test", "-f"])
             .arg(path)
             .status()
             .expect("ssh-keygen runs");
