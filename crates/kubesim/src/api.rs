@@ -986,6 +986,23 @@ impl Ctx<'_> {
         if st.get(&t.res(), &key).is_some() {
             return Err(ApiError::already_exists(&t.rt.group, &t.rt.plural, &name));
         }
+        let stored = self.insert_new(&mut st, t, key, obj, &now, Some(&manager))?;
+        Ok(json_response(201, &at_version(&stored, &t.rt)))
+    }
+
+    /// The shared tail of every create (POST, or server-side apply of a missing object):
+    /// drops status where a status subresource owns it, stamps server metadata, defaults and
+    /// validates, records field ownership for `update_manager` (apply already did), and
+    /// stores unless this is a dry run.
+    fn insert_new(
+        &self,
+        st: &mut State,
+        t: &Target,
+        key: ObjKey,
+        mut obj: Value,
+        now: &str,
+        update_manager: Option<&str>,
+    ) -> Result<Value, ApiError> {
         if t.rt.status_subresource
             && t.rt.kind != "Namespace"
             && t.rt.kind != "CustomResourceDefinition"
@@ -993,15 +1010,16 @@ impl Ctx<'_> {
         {
             m.remove("status");
         }
-        self.stamp_new(&mut st, t, &mut obj, &now, false);
-        self.finish(&mut st, t, &mut obj, None)?;
-        machinery::track_update(None, &mut obj, &manager, &t.rt, t.custom, &now, None)?;
-        let stored = if self.q.dry_run() {
+        self.stamp_new(st, t, &mut obj, now, update_manager.is_none());
+        self.finish(st, t, &mut obj, None)?;
+        if let Some(manager) = update_manager {
+            machinery::track_update(None, &mut obj, manager, &t.rt, t.custom, now, None)?;
+        }
+        Ok(if self.q.dry_run() {
             obj
         } else {
-            self.store(&mut st, t, key, obj)
-        };
-        Ok(json_response(201, &at_version(&stored, &t.rt)))
+            self.store(st, t, key, obj)
+        })
     }
 
     /// Sets the metadata a new object gets from the server. `keep_managed` keeps the
@@ -1224,22 +1242,9 @@ impl Ctx<'_> {
                         ));
                     }
                     self.check_namespace(&st, t)?;
-                    let mut obj =
+                    let obj =
                         machinery::server_side_apply(None, &config, &manager, force, &t.rt, t.custom, &now, None)?;
-                    if t.rt.status_subresource
-                        && t.rt.kind != "Namespace"
-                        && t.rt.kind != "CustomResourceDefinition"
-                        && let Some(m) = obj.as_object_mut()
-                    {
-                        m.remove("status");
-                    }
-                    self.stamp_new(&mut st, t, &mut obj, &now, true);
-                    self.finish(&mut st, t, &mut obj, None)?;
-                    let stored = if self.q.dry_run() {
-                        obj
-                    } else {
-                        self.store(&mut st, t, t.key(), obj)
-                    };
+                    let stored = self.insert_new(&mut st, t, t.key(), obj, &now, None)?;
                     return Ok(json_response(201, &at_version(&stored, &t.rt)));
                 }
                 Some(old) => {
