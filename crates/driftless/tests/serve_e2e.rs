@@ -442,7 +442,8 @@ fn drift_is_reverted_by_self_heal_and_only_reported_without_it() {
         "-p",
         r#"{"data":{"greeting":"hacked"}}"#,
     ]);
-    assert_eq!(w.greeting("healed").as_deref(), Some("hacked"));
+    // No check that "hacked" is visible here: self-heal may already have reverted it (it
+    // takes tens of milliseconds), which made such a check flaky.
     let t0 = Instant::now();
     poll_described(
         "self-heal to revert the ConfigMap edit",
