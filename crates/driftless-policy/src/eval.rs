@@ -144,9 +144,7 @@ pub(crate) fn evaluate(
     let describe = |job: &Job| -> (String, usize) {
         match *job {
             Job::Rule { unit, rule, object } => (units[unit].rules[rule].policy.clone(), object),
-            Job::Constraint {
-                constraint, object, ..
-            } => (constraints[constraint].policy_name(), object),
+            Job::Constraint { constraint, object, .. } => (constraints[constraint].policy_name(), object),
         }
     };
     let labels: Vec<(String, usize)> = jobs.iter().map(describe).collect();
@@ -301,10 +299,10 @@ fn review_value(object: &Value, raw: &serde_json::Value, parameters: &serde_json
 
 /// Splits an engine error into its message and whether it is the execution timer.
 fn classify(e: anyhow::Error) -> (String, bool) {
-    let timed_out = e
-        .chain()
-        .any(|c| c.downcast_ref::<regorus::LimitError>().is_some_and(|l| matches!(l, regorus::LimitError::TimeLimitExceeded { .. })))
-        || e.to_string().contains("time limit");
+    let timed_out = e.chain().any(|c| {
+        c.downcast_ref::<regorus::LimitError>()
+            .is_some_and(|l| matches!(l, regorus::LimitError::TimeLimitExceeded { .. }))
+    }) || e.to_string().contains("time limit");
     (rego::clean_error(&e.to_string()), timed_out)
 }
 
@@ -315,7 +313,11 @@ fn object_ref(o: &DesiredObject) -> ObjectRef {
         ObjectRef {
             group: group_of(&s("/apiVersion")).to_owned(),
             kind: s("/kind"),
-            namespace: o.object.pointer("/metadata/namespace").and_then(|v| v.as_str()).map(str::to_owned),
+            namespace: o
+                .object
+                .pointer("/metadata/namespace")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
             name: s("/metadata/name"),
         }
     })

@@ -102,7 +102,12 @@ pub(crate) fn parse_file(file: &str, text: &str) -> Result<Parsed, PolicyError> 
         } else if group == "constraints.gatekeeper.sh" {
             out.constraints.push(parse_constraint(file, &doc)?);
         } else {
-            tracing::debug!(file, api_version, kind, "skipping a document that is not a Gatekeeper policy");
+            tracing::debug!(
+                file,
+                api_version,
+                kind,
+                "skipping a document that is not a Gatekeeper policy"
+            );
         }
     }
     Ok(out)
@@ -141,7 +146,10 @@ fn compile_template(file: &str, doc: &Value) -> Result<Template, PolicyError> {
     for (i, lib) in libs.iter().enumerate() {
         rego::add_module(&mut engine, &format!("{name}.lib{i}.rego"), lib).map_err(&err)?;
     }
-    if !engine.has_declared_rule_rooted_at(&main_path, "violation").unwrap_or(false) {
+    if !engine
+        .has_declared_rule_rooted_at(&main_path, "violation")
+        .unwrap_or(false)
+    {
         return Err(err(format!("{package} has no violation rule")));
     }
     let uses_inventory = source.contains("data.inventory") || libs.iter().any(|l| l.contains("data.inventory"));
@@ -216,19 +224,20 @@ fn parse_constraint(file: &str, doc: &Value) -> Result<Constraint, PolicyError> 
 
 fn severity_of(spec: &Value) -> Result<Severity, String> {
     let action = spec.get("enforcementAction").and_then(Value::as_str).unwrap_or("deny");
-    action_severity(action).or_else(|| {
-        if !action.eq_ignore_ascii_case("scoped") {
-            return None;
-        }
-        let scoped = spec.get("scopedEnforcementActions")?.as_array()?;
-        let actions: Vec<Severity> = scoped
-            .iter()
-            .filter_map(|s| s.get("action").and_then(Value::as_str))
-            .filter_map(action_severity)
-            .collect();
-        Some(actions.into_iter().min().unwrap_or(Severity::Warn))
-    })
-    .ok_or_else(|| format!("unknown enforcementAction {action:?} (expected deny, warn, dryrun or scoped)"))
+    action_severity(action)
+        .or_else(|| {
+            if !action.eq_ignore_ascii_case("scoped") {
+                return None;
+            }
+            let scoped = spec.get("scopedEnforcementActions")?.as_array()?;
+            let actions: Vec<Severity> = scoped
+                .iter()
+                .filter_map(|s| s.get("action").and_then(Value::as_str))
+                .filter_map(action_severity)
+                .collect();
+            Some(actions.into_iter().min().unwrap_or(Severity::Warn))
+        })
+        .ok_or_else(|| format!("unknown enforcementAction {action:?} (expected deny, warn, dryrun or scoped)"))
 }
 
 fn action_severity(action: &str) -> Option<Severity> {
@@ -269,7 +278,11 @@ impl Match {
                 None | Some(Value::Null) => Ok(Vec::new()),
                 Some(Value::Array(a)) => a
                     .iter()
-                    .map(|s| s.as_str().map(str::to_owned).ok_or_else(|| format!("{what} must hold strings")))
+                    .map(|s| {
+                        s.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| format!("{what} must hold strings"))
+                    })
                     .collect(),
                 Some(_) => Err(format!("{what} must be a list")),
             }
@@ -303,10 +316,15 @@ impl Match {
 
     /// Whether the constraint applies to `t`.
     pub(crate) fn matches(&self, t: &Target<'_>) -> bool {
-        self.kinds_match(t) && self.namespaces_match(t) && self.scope_match(t) && self.name_match(t) && {
-            let labels = t.object.pointer("/metadata/labels").and_then(Value::as_object);
-            self.label_selector.as_ref().is_none_or(|s| s.matches(labels))
-        } && self.namespace_selector_match(t)
+        self.kinds_match(t)
+            && self.namespaces_match(t)
+            && self.scope_match(t)
+            && self.name_match(t)
+            && {
+                let labels = t.object.pointer("/metadata/labels").and_then(Value::as_object);
+                self.label_selector.as_ref().is_none_or(|s| s.matches(labels))
+            }
+            && self.namespace_selector_match(t)
     }
 
     fn kinds_match(&self, t: &Target<'_>) -> bool {
@@ -400,7 +418,10 @@ impl Selector {
         }
         if let Some(exprs) = v.get("matchExpressions").and_then(Value::as_array) {
             for e in exprs {
-                let key = e.get("key").and_then(Value::as_str).ok_or("matchExpressions[].key is missing")?;
+                let key = e
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .ok_or("matchExpressions[].key is missing")?;
                 let op = e
                     .get("operator")
                     .and_then(Value::as_str)
@@ -474,7 +495,11 @@ pub(crate) fn inventory(objects: &[&Value]) -> Value {
         ) else {
             continue;
         };
-        let root = match obj.pointer("/metadata/namespace").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+        let root = match obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
             Some(ns) => namespaced
                 .entry(ns.to_owned())
                 .or_insert_with(|| json!({}))
@@ -529,8 +554,14 @@ mod tests {
     #[test]
     fn enforcement_actions() {
         assert_eq!(severity_of(&json!({})).unwrap(), Severity::Deny);
-        assert_eq!(severity_of(&json!({"enforcementAction": "warn"})).unwrap(), Severity::Warn);
-        assert_eq!(severity_of(&json!({"enforcementAction": "dryrun"})).unwrap(), Severity::Warn);
+        assert_eq!(
+            severity_of(&json!({"enforcementAction": "warn"})).unwrap(),
+            Severity::Warn
+        );
+        assert_eq!(
+            severity_of(&json!({"enforcementAction": "dryrun"})).unwrap(),
+            Severity::Warn
+        );
         let scoped = json!({"enforcementAction": "scoped", "scopedEnforcementActions": [
             {"action": "warn"}, {"action": "deny"}]});
         assert_eq!(severity_of(&scoped).unwrap(), Severity::Deny);
@@ -539,9 +570,13 @@ mod tests {
 
     #[test]
     fn review_shape() {
-        let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"}});
+        let obj =
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"}});
         let input = review_input(&obj, &json!({"a": 1}));
-        assert_eq!(input["review"]["kind"], json!({"group": "apps", "version": "v1", "kind": "Deployment"}));
+        assert_eq!(
+            input["review"]["kind"],
+            json!({"group": "apps", "version": "v1", "kind": "Deployment"})
+        );
         assert_eq!(input["review"]["namespace"], "prod");
         assert_eq!(input["review"]["name"], "web");
         assert_eq!(input["parameters"]["a"], 1);

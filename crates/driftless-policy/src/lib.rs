@@ -362,7 +362,10 @@ impl PolicySet {
     /// object, or a constraint without template.
     pub fn evaluate(&self, objects: &[DesiredObject], limits: &Limits) -> Result<Report, PolicyError> {
         if let Some(n) = limits.max_instructions {
-            tracing::debug!(max_instructions = n, "instruction limits are not enforced by the Rego interpreter");
+            tracing::debug!(
+                max_instructions = n,
+                "instruction limits are not enforced by the Rego interpreter"
+            );
         }
         for c in &self.constraints {
             if !self.templates.contains_key(&c.kind) {
@@ -417,11 +420,7 @@ fn missing_template(c: &Constraint) -> PolicyError {
 
 /// Collects `(relative path, path)` of the regular files under `dir`, sorted, skipping
 /// hidden entries and symlinked directories.
-fn collect_files(
-    root: &Path,
-    dir: &Path,
-    out: &mut Vec<(String, std::path::PathBuf)>,
-) -> Result<(), PolicyError> {
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, std::path::PathBuf)>) -> Result<(), PolicyError> {
     let io = |source| PolicyError::Io {
         path: dir.to_path_buf(),
         source,

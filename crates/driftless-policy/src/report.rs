@@ -1,9 +1,9 @@
 //! The outcome of an evaluation and its renderings (human text, JSON, JUnit XML).
 //!
 //! Decisions:
-//! - **Order is deterministic**: violations are sorted by object (group, kind, namespace,
-//!   name), then policy, then message, then severity, so two runs over the same input print
-//!   and serialise byte for byte the same.
+//! - **Order is deterministic**: violations are sorted by object (kind, namespace, name, then
+//!   API group — the order of `Kind/ns/name` as printed), then policy, then message, then
+//!   severity, so two runs over the same input print and serialise byte for byte the same.
 //! - **The policy's own message is kept as is**; the object it concerns is a separate field
 //!   (`Kind/ns/name` in the human and JSON forms), so a message never has to name its object.
 //! - **JUnit: one test case per policy.** A policy with at least one `deny` violation is a
@@ -55,8 +55,19 @@ pub struct Violation {
 }
 
 impl Violation {
-    fn sort_key(&self) -> (&ObjectRef, &str, &str, Severity) {
-        (&self.object, &self.policy, &self.message, self.severity)
+    /// Object as people read it (kind, namespace, name, then group), policy, message.
+    #[allow(clippy::type_complexity)]
+    fn sort_key(&self) -> (&str, Option<&str>, &str, &str, &str, &str, Severity) {
+        let o = &self.object;
+        (
+            &o.kind,
+            o.namespace.as_deref(),
+            &o.name,
+            &o.group,
+            &self.policy,
+            &self.message,
+            self.severity,
+        )
     }
 }
 
