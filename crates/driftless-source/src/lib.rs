@@ -162,6 +162,57 @@ impl GitCache {
         self.reader(&repo, &u, commit)?.read(path)
     }
 
+    /// The raw commit object bytes (headers and message, without the `commit <len>\0` prefix),
+    /// e.g. to verify its `gpgsig` signature. `commit` must be a full 40-hex commit id that
+    /// exists in the fetched mirror of `url`.
+    pub fn raw_commit(&self, url: &str, commit: &str) -> Result<Vec<u8>, SourceError> {
+        let u = RepoUrl::parse(url)?;
+        let repo = self.open(&u)?;
+        let id = commit_id(&u, commit)?;
+        let obj = repo.find_object(id).map_err(|_| commit_not_found(&u, commit))?;
+        if obj.kind != gix::object::Kind::Commit {
+            return Err(commit_not_found(&u, commit));
+        }
+        Ok(obj.detach().data)
+    }
+
+    /// The raw annotated tag objects under `refs/tags/NAME` that point directly at `commit`, as
+    /// `(NAME, raw tag object)` sorted by name (e.g. to verify their signatures). Lightweight
+    /// tags and tags of tags are left out; no tag gives an empty list. `commit` must be a full
+    /// 40-hex commit id that exists in the fetched mirror of `url`.
+    pub fn raw_tags_for(&self, url: &str, commit: &str) -> Result<Vec<(String, Vec<u8>)>, SourceError> {
+        let u = RepoUrl::parse(url)?;
+        let repo = self.open(&u)?;
+        let id = commit_id(&u, commit)?;
+        match repo.find_object(id) {
+            Ok(obj) if obj.kind == gix::object::Kind::Commit => {}
+            _ => return Err(commit_not_found(&u, commit)),
+        }
+        let platform = repo.references().map_err(|e| git_err(&u, &e))?;
+        let mut out = Vec::new();
+        for r in platform.prefixed("refs/tags/").map_err(|e| git_err(&u, &e))? {
+            let r = r.map_err(|e| git_err(&u, &e))?;
+            let name = r.name().as_bstr().to_str_lossy();
+            let name = name.strip_prefix("refs/tags/").unwrap_or(&name).to_string();
+            let Some(target) = r.target().try_id().map(|t| t.to_owned()) else {
+                continue; // symbolic ref
+            };
+            let Ok(obj) = repo.find_object(target) else {
+                continue;
+            };
+            if obj.kind != gix::object::Kind::Tag {
+                continue; // lightweight tag
+            }
+            let data = obj.detach().data;
+            let points_here = gix::objs::TagRef::from_bytes(&data, repo.object_hash()).is_ok_and(|t| t.target() == id);
+            if points_here {
+                out.push((name, data));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     fn reader<'r>(
         &self,
         repo: &'r gix::Repository,
@@ -190,6 +241,23 @@ impl GitCache {
             commit: commit.to_string(),
         })
     }
+}
+
+fn commit_not_found(u: &RepoUrl, commit: &str) -> SourceError {
+    SourceError::RefNotFound {
+        requested: commit.to_string(),
+        url: u.display.clone(),
+        branches: Vec::new(),
+        tags: Vec::new(),
+        reason: Some("expected a full commit id that exists in the fetched repository".into()),
+    }
+}
+
+fn commit_id(u: &RepoUrl, commit: &str) -> Result<gix::ObjectId, SourceError> {
+    if commit.len() != 40 || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(commit_not_found(u, commit));
+    }
+    gix::ObjectId::from_hex(commit.to_ascii_lowercase().as_bytes()).map_err(|_| commit_not_found(u, commit))
 }
 
 fn git_err(u: &RepoUrl, e: &dyn std::error::Error) -> SourceError {
