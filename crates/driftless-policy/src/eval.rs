@@ -177,11 +177,25 @@ pub(crate) fn evaluate(
             message: format!("cannot start the policy worker thread: {e}"),
         })?;
 
-    let grace = (limits.timeout / 4).max(Duration::from_millis(250));
+    collect(&rx, labels, &refs, objects, limits.timeout)
+}
+
+/// Receives one result per job, in job order, turning them into violations. A result that
+/// does not arrive within `timeout` plus a grace period ends the evaluation with
+/// [`PolicyError::Timeout`]; the worker is abandoned (it stops at its next send, or runs on
+/// until its builtin returns).
+fn collect(
+    rx: &mpsc::Receiver<JobResult>,
+    labels: Vec<(String, usize)>,
+    refs: &[ObjectRef],
+    objects: &[DesiredObject],
+    timeout: Duration,
+) -> Result<Report, PolicyError> {
+    let grace = (timeout / 4).max(Duration::from_millis(250));
     let mut report = Report::default();
     for (policy, oi) in labels {
         let started = Instant::now();
-        let result = match rx.recv_timeout(limits.timeout + grace) {
+        let result = match rx.recv_timeout(timeout + grace) {
             Ok(r) => r,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 tracing::warn!(
@@ -193,7 +207,7 @@ pub(crate) fn evaluate(
                 return Err(PolicyError::Timeout {
                     policy,
                     object: refs[oi].to_string(),
-                    limit: limits.timeout,
+                    limit: timeout,
                 });
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(("the policy worker stopped (panicked)".into(), false)),
@@ -214,7 +228,7 @@ pub(crate) fn evaluate(
                 return Err(PolicyError::Timeout {
                     policy,
                     object: refs[oi].to_string(),
-                    limit: limits.timeout,
+                    limit: timeout,
                 });
             }
             Err((message, false)) => {
@@ -321,4 +335,65 @@ fn object_ref(o: &DesiredObject) -> ObjectRef {
             name: s("/metadata/name"),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driftless_core::object::Origin;
+
+    #[test]
+    fn watchdog_abandons_a_worker_that_does_not_answer() {
+        let object = DesiredObject {
+            object: serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+            origin: Origin {
+                file: "c.yaml".into(),
+                line: 1,
+            },
+        };
+        let refs = vec![object_ref(&object)];
+        let (tx, rx) = mpsc::channel::<JobResult>();
+        // A worker stuck in a builtin that never checks the timer: it answers the first job
+        // at once, the second only after 5 s.
+        let worker = std::thread::spawn(move || {
+            let _ = tx.send(Ok(vec![(Severity::Warn, "first".into())]));
+            std::thread::sleep(Duration::from_secs(5));
+            let _ = tx.send(Ok(Vec::new()));
+        });
+        let labels = vec![("fast.rego".to_owned(), 0), ("stuck.rego".to_owned(), 0)];
+        let started = Instant::now();
+        let err = collect(
+            &rx,
+            labels,
+            &refs,
+            std::slice::from_ref(&object),
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(
+            matches!(&err, PolicyError::Timeout { policy, object, .. } if policy == "stuck.rego" && object == "ConfigMap/c"),
+            "{err}"
+        );
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+        drop(rx);
+        drop(worker); // detached, as evaluate() leaves it
+    }
+
+    #[test]
+    fn timer_errors_are_recognised() {
+        let mut e = Engine::new();
+        e.add_policy(
+            "t.rego".into(),
+            "package t\nimport rego.v1\nx contains a if { some a in numbers.range(1, 5000); some b in numbers.range(1, 5000); a + b < 0 }\n".into(),
+        )
+        .unwrap();
+        e.set_execution_timer_config(ExecutionTimerConfig {
+            limit: Duration::from_millis(20),
+            check_interval: NonZeroU32::new(TIMER_CHECK_INTERVAL).unwrap(),
+        });
+        let err = e.eval_rule("data.t.x".into()).unwrap_err();
+        let (message, timed_out) = classify(err);
+        assert!(timed_out, "{message}");
+    }
 }

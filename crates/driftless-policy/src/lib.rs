@@ -48,6 +48,8 @@
 //!   order (objects in render order, then policies in name order).
 //! - **Determinism**: violations are sorted (object, policy, message) and de-duplicated.
 
+#![warn(missing_docs)]
+
 mod error;
 mod eval;
 mod gatekeeper;
@@ -459,4 +461,15 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, std::path::Path
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baseline_names_match_the_embedded_policies() {
+        let embedded: Vec<&str> = BASELINES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(embedded, PolicySet::baseline_names());
+    }
 }

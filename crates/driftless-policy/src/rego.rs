@@ -40,14 +40,31 @@ fn looks_like_v1(source: &str) -> bool {
     if source.contains("future.keywords") {
         return false;
     }
-    source
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .any(|w| w == "if" || w == "contains")
+    // `if`, or `contains` used as a keyword (not the v0 builtin `contains(s, sub)`), outside
+    // comments and string literals.
+    source.lines().any(|line| {
+        let mut code = String::new();
+        let mut in_string = false;
+        let mut escaped = false;
+        for c in line.chars() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if in_string => escaped = true,
+                '"' => in_string = !in_string,
+                '#' if !in_string => break,
+                c if !in_string => code.push(c),
+                _ => {}
+            }
+        }
+        code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '('))
+            .any(|w| w == "if" || w == "contains")
+    })
 }
 
-/// regorus errors are multi-line with a source excerpt; keep them, but trim trailing space.
+/// regorus errors are multi-line with a source excerpt (`--> file:line:col`, the line, a
+/// caret, `error: ...`); keep them, trimmed.
 pub(crate) fn clean_error(message: &str) -> String {
-    message.trim_end().to_owned()
+    message.trim().to_owned()
 }
 
 /// Severity class of a Conftest-style rule name.
@@ -165,6 +182,16 @@ mod tests {
         assert_eq!(messages(&b, "deny"), vec!["v1"]);
         let err = add_module(&mut e, "c.rego", "package c\ndeny contains msg if {\n").unwrap_err();
         assert!(err.contains("c.rego"), "{err}");
+    }
+
+    #[test]
+    fn version_guess_ignores_comments_strings_and_the_contains_builtin() {
+        assert!(looks_like_v1("package a\ndeny contains m if { m := 1 }"));
+        assert!(looks_like_v1("package a\nimport rego.v1\n"));
+        assert!(!looks_like_v1(
+            "package a\n# allow if the user is admin\nx { contains(\"if\", \"i\") }"
+        ));
+        assert!(!looks_like_v1("package a\nimport future.keywords.if\nx if { true }"));
     }
 
     #[test]

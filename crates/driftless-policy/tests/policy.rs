@@ -845,11 +845,7 @@ fn junit_is_well_formed() {
                 }
                 stack.push(name);
             }
-            Event::Empty(e) => {
-                if e.name().as_ref() == b"testcase" {
-                    testcases.push(attr(&e, "name"));
-                }
-            }
+            Event::Empty(e) if e.name().as_ref() == b"testcase" => testcases.push(attr(&e, "name")),
             Event::End(e) => {
                 let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
                 assert_eq!(stack.pop().as_deref(), Some(name.as_str()), "balanced tags");
