@@ -8,11 +8,11 @@
 //! GCM handles by hashing the IV with GHASH to derive the initial counter;
 //! `aes_gcm::AesGcm<Aes256, U32>` implements the same construction.
 
+use aes_gcm::AesGcm;
 use aes_gcm::aead::consts::U32;
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::aes::Aes256;
-use aes_gcm::AesGcm;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
@@ -74,7 +74,9 @@ pub(crate) fn looks_encrypted(s: &str) -> bool {
 /// Encrypts `plain` with `key`, returning the `ENC[...]` string.
 pub(crate) fn encrypt(plain: &[u8], key: &[u8; 32], aad: &str, ty: ValueType) -> Result<String, &'static str> {
     let mut iv = [0u8; 32];
-    rand::rngs::OsRng.try_fill_bytes(&mut iv).map_err(|_| "random number generator failed")?;
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut iv)
+        .map_err(|_| "random number generator failed")?;
     let cipher = Aes256Gcm32::new(GenericArray::from_slice(key));
     let mut buf = Zeroizing::new(plain.to_vec());
     let tag = cipher
@@ -98,11 +100,21 @@ pub(crate) fn decrypt(value: &str, key: &[u8; 32], aad: &str) -> Result<(Zeroizi
     // Layout: <data>,iv:<iv>,tag:<tag>,type:<type>. Base64 never contains ',' so splitting is unambiguous.
     let (data, rest) = inner.split_once(",iv:").ok_or(CipherError::Malformed("missing iv"))?;
     let (iv, rest) = rest.split_once(",tag:").ok_or(CipherError::Malformed("missing tag"))?;
-    let (tag, ty) = rest.split_once(",type:").ok_or(CipherError::Malformed("missing type"))?;
+    let (tag, ty) = rest
+        .split_once(",type:")
+        .ok_or(CipherError::Malformed("missing type"))?;
     let ty = ValueType::parse(ty).ok_or(CipherError::Malformed("unknown value type"))?;
-    let mut data = Zeroizing::new(STANDARD.decode(data).map_err(|_| CipherError::Malformed("bad base64 in data"))?);
-    let iv = STANDARD.decode(iv).map_err(|_| CipherError::Malformed("bad base64 in iv"))?;
-    let tag = STANDARD.decode(tag).map_err(|_| CipherError::Malformed("bad base64 in tag"))?;
+    let mut data = Zeroizing::new(
+        STANDARD
+            .decode(data)
+            .map_err(|_| CipherError::Malformed("bad base64 in data"))?,
+    );
+    let iv = STANDARD
+        .decode(iv)
+        .map_err(|_| CipherError::Malformed("bad base64 in iv"))?;
+    let tag = STANDARD
+        .decode(tag)
+        .map_err(|_| CipherError::Malformed("bad base64 in tag"))?;
     if iv.len() != 32 {
         return Err(CipherError::Malformed("iv is not 32 bytes"));
     }
@@ -134,7 +146,10 @@ mod tests {
         assert_eq!(&plain[..], b"hunter2");
         assert_eq!(ty, ValueType::Str);
         assert_eq!(decrypt(&enc, &key, "a:c:").unwrap_err(), CipherError::Authentication);
-        assert_eq!(decrypt(&enc, &[8u8; 32], "a:b:").unwrap_err(), CipherError::Authentication);
+        assert_eq!(
+            decrypt(&enc, &[8u8; 32], "a:b:").unwrap_err(),
+            CipherError::Authentication
+        );
     }
 
     #[test]
@@ -148,7 +163,10 @@ mod tests {
             "plain",
             "ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:nope]",
         ] {
-            assert!(matches!(decrypt(bad, &key, ""), Err(CipherError::Malformed(_))), "{bad}");
+            assert!(
+                matches!(decrypt(bad, &key, ""), Err(CipherError::Malformed(_))),
+                "{bad}"
+            );
         }
     }
 }

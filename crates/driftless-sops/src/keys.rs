@@ -118,10 +118,13 @@ impl Keys {
         }
         if let Some(path) = std::env::var_os("SOPS_AGE_KEY_FILE") {
             let shown = path.to_string_lossy().into_owned();
-            let text = std::fs::read(&path).map_err(|source| SopsError::Io { path: shown.clone(), source })?;
+            let text = std::fs::read(&path).map_err(|source| SopsError::Io {
+                path: shown.clone(),
+                source,
+            })?;
             let text = Zeroizing::new(text);
-            let text = std::str::from_utf8(&text)
-                .map_err(|_| SopsError::InvalidKey(format!("{shown} is not UTF-8 text")))?;
+            let text =
+                std::str::from_utf8(&text).map_err(|_| SopsError::InvalidKey(format!("{shown} is not UTF-8 text")))?;
             keys.add_age_identities(text)?;
         }
         Ok(keys)
@@ -146,19 +149,19 @@ impl Keys {
         };
         if !self.age.is_empty() {
             for stanza in age_stanzas {
-                if let Some(plain) = age_decrypt(&stanza.enc, &self.age) {
-                    if let Some(k) = try_key(plain) {
-                        return Ok(k);
-                    }
+                if let Some(plain) = age_decrypt(&stanza.enc, &self.age)
+                    && let Some(k) = try_key(plain)
+                {
+                    return Ok(k);
                 }
             }
         }
         if !self.pgp.is_empty() {
             for stanza in pgp_stanzas {
-                if let Some(plain) = pgp_decrypt(&stanza.enc, &self.pgp) {
-                    if let Some(k) = try_key(plain) {
-                        return Ok(k);
-                    }
+                if let Some(plain) = pgp_decrypt(&stanza.enc, &self.pgp)
+                    && let Some(k) = try_key(plain)
+                {
+                    return Ok(k);
                 }
             }
         }
@@ -189,7 +192,9 @@ fn age_decrypt(enc: &str, ids: &[age::x25519::Identity]) -> Option<Zeroizing<Vec
 fn pgp_decrypt(enc: &str, keys: &[SignedSecretKey]) -> Option<Zeroizing<Vec<u8>>> {
     let (msg, _) = Message::from_armor(BufReader::new(enc.trim_start().as_bytes())).ok()?;
     let pw = Password::empty();
-    let mut msg = msg.decrypt_with_keys(keys.iter().map(|_| &pw).collect(), keys.iter().collect()).ok()?;
+    let mut msg = msg
+        .decrypt_with_keys(keys.iter().map(|_| &pw).collect(), keys.iter().collect())
+        .ok()?;
     if msg.is_compressed() {
         msg = msg.decompress().ok()?;
     }
@@ -204,7 +209,10 @@ pub(crate) fn age_encrypt(recipient: &str, data_key: &[u8; 32]) -> Result<AgeSta
     let r = age::x25519::Recipient::from_str(recipient)
         .map_err(|_| SopsError::InvalidKey("not an age X25519 recipient (age1...)".into()))?;
     let armored = age::encrypt_and_armor(&r, data_key).map_err(|e| SopsError::Encryption(format!("age: {e}")))?;
-    Ok(AgeStanza { recipient: recipient.to_string(), enc: armored })
+    Ok(AgeStanza {
+        recipient: recipient.to_string(),
+        enc: armored,
+    })
 }
 
 /// Encrypts the data key to an armored OpenPGP public key.
@@ -215,7 +223,8 @@ pub(crate) fn pgp_encrypt(armored_public: &str, data_key: &[u8; 32], created_at:
         .map_err(|_| SopsError::InvalidKey("OpenPGP public key has invalid self-signatures".into()))?;
     let fp = format!("{:X}", key.fingerprint());
     let mut rng = rand::thread_rng();
-    let mut builder = MessageBuilder::from_bytes("", data_key.to_vec()).seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
+    let mut builder =
+        MessageBuilder::from_bytes("", data_key.to_vec()).seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
     // Prefer the newest subkey flagged for encryption (what gpg picks); fall back to the primary key.
     let subkey = key.public_subkeys.iter().rev().find(|sk| {
         sk.key.algorithm().can_encrypt()
@@ -233,5 +242,9 @@ pub(crate) fn pgp_encrypt(armored_public: &str, data_key: &[u8; 32], created_at:
     let armored = builder
         .to_armored_string(&mut rng, ArmorOptions::default())
         .map_err(|e| SopsError::Encryption(format!("OpenPGP: {e}")))?;
-    Ok(PgpStanza { fp, enc: armored, created_at: created_at.to_string() })
+    Ok(PgpStanza {
+        fp,
+        enc: armored,
+        created_at: created_at.to_string(),
+    })
 }

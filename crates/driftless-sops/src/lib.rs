@@ -66,20 +66,29 @@ pub enum Format {
 }
 
 impl Format {
-    /// Picks the format from the file extension, like sops: `.yaml`/`.yml`, `.json`, `.env`, else binary.
+    /// Picks the format from the path's suffix exactly like sops (`strings.HasSuffix`, case-sensitive):
+    /// `.yaml`/`.yml`, `.json`, `.env` (including a file named `.env`), anything else binary.
+    /// sops's INI store is not implemented, so `.ini` files are treated as binary.
     pub fn from_path(path: &Path) -> Format {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("yaml" | "yml") => Format::Yaml,
-            Some("json") => Format::Json,
-            Some("env") => Format::Dotenv,
-            _ => Format::Binary,
+        let p = path.to_string_lossy();
+        if p.ends_with(".yaml") || p.ends_with(".yml") {
+            Format::Yaml
+        } else if p.ends_with(".json") {
+            Format::Json
+        } else if p.ends_with(".env") {
+            Format::Dotenv
+        } else {
+            Format::Binary
         }
     }
 }
 
 fn check_size(text: &[u8]) -> Result<(), SopsError> {
     if text.len() > MAX_INPUT_BYTES {
-        return Err(SopsError::InputTooLarge { size: text.len(), limit: MAX_INPUT_BYTES });
+        return Err(SopsError::InputTooLarge {
+            size: text.len(),
+            limit: MAX_INPUT_BYTES,
+        });
     }
     Ok(())
 }
@@ -96,7 +105,9 @@ fn load_encrypted(text: &[u8], format: Format) -> Result<Loaded, SopsError> {
 /// True when the text is a SOPS document (has a top-level `sops` map with `mac` and a version),
 /// for renderers deciding whether to decrypt. Never fails: unparsable input is "not encrypted".
 pub fn is_encrypted(text: &[u8], format: Format) -> bool {
-    let Ok(loaded) = load_encrypted(text, format) else { return false };
+    let Ok(loaded) = load_encrypted(text, format) else {
+        return false;
+    };
     match loaded.meta {
         Some(Value::Map(m)) => {
             let has = |k: &str| m.iter().any(|(key, v)| key == k && !matches!(v, Value::Null));
@@ -109,7 +120,11 @@ pub fn is_encrypted(text: &[u8], format: Format) -> bool {
 /// Decrypts a whole file, verifying the MAC. The result is the plaintext in the same format
 /// (for [`Format::Binary`], the original bytes).
 pub fn decrypt(text: &[u8], format: Format, keys: &Keys) -> Result<Zeroizing<Vec<u8>>, SopsError> {
-    let Loaded { mut docs, meta, dotenv_layout } = load_encrypted(text, format)?;
+    let Loaded {
+        mut docs,
+        meta,
+        dotenv_layout,
+    } = load_encrypted(text, format)?;
     let meta = meta.ok_or(SopsError::NotEncrypted)?;
     let md = Metadata::parse(&meta)?;
     let rule = md.rule()?;
@@ -123,7 +138,11 @@ pub fn decrypt(text: &[u8], format: Format, keys: &Keys) -> Result<Zeroizing<Vec
         });
     }
     let data_key = keys.decrypt_data_key(&md.age, &md.pgp)?;
-    let walk = Walk { key: &data_key, rule: &rule, mac_only_encrypted: md.mac_only_encrypted };
+    let walk = Walk {
+        key: &data_key,
+        rule: &rule,
+        mac_only_encrypted: md.mac_only_encrypted,
+    };
     let computed = walk.decrypt_docs(&mut docs)?;
     tree::verify_mac(&md.mac, &computed, &data_key, &lastmodified)?;
 
@@ -176,7 +195,9 @@ pub struct EncryptOptions {
 pub fn encrypt(plain: &[u8], format: Format, opts: &EncryptOptions) -> Result<Vec<u8>, SopsError> {
     check_size(plain)?;
     if opts.age_recipients.is_empty() && opts.pgp_public_keys.is_empty() {
-        return Err(SopsError::Options("no age recipients or OpenPGP public keys given".into()));
+        return Err(SopsError::Options(
+            "no age recipients or OpenPGP public keys given".into(),
+        ));
     }
     let rules = [
         &opts.unencrypted_suffix,
@@ -205,7 +226,12 @@ pub fn encrypt(plain: &[u8], format: Format, opts: &EncryptOptions) -> Result<Ve
     if rules.iter().all(|r| r.is_none()) {
         md.unencrypted_suffix = Some(DEFAULT_UNENCRYPTED_SUFFIX.to_string());
     }
-    let rule = match (&md.unencrypted_suffix, &md.encrypted_suffix, &md.unencrypted_regex, &md.encrypted_regex) {
+    let rule = match (
+        &md.unencrypted_suffix,
+        &md.encrypted_suffix,
+        &md.unencrypted_regex,
+        &md.encrypted_regex,
+    ) {
         (Some(s), ..) => Rule::UnencryptedSuffix(s.clone()),
         (_, Some(s), ..) => Rule::EncryptedSuffix(s.clone()),
         (_, _, Some(r), _) => Rule::UnencryptedRegex(compile_regex(r, "unencrypted_regex")?),
@@ -213,7 +239,11 @@ pub fn encrypt(plain: &[u8], format: Format, opts: &EncryptOptions) -> Result<Ve
         _ => Rule::None,
     };
 
-    let Loaded { mut docs, meta, dotenv_layout } = match format {
+    let Loaded {
+        mut docs,
+        meta,
+        dotenv_layout,
+    } = match format {
         Format::Yaml => stores::load_yaml(plain)?,
         Format::Json => stores::load_json(plain)?,
         Format::Dotenv => stores::load_dotenv(plain)?,
@@ -237,7 +267,11 @@ pub fn encrypt(plain: &[u8], format: Format, opts: &EncryptOptions) -> Result<Ve
         md.pgp.push(keys::pgp_encrypt(k, &data_key, &md.lastmodified)?);
     }
 
-    let walk = Walk { key: &data_key, rule: &rule, mac_only_encrypted: md.mac_only_encrypted };
+    let walk = Walk {
+        key: &data_key,
+        rule: &rule,
+        mac_only_encrypted: md.mac_only_encrypted,
+    };
     let mac = walk.encrypt_docs(&mut docs)?;
     md.mac = tree::encrypt_mac(&mac, &data_key, &md.lastmodified)?;
     let meta = md.to_value();
@@ -249,7 +283,11 @@ pub fn encrypt(plain: &[u8], format: Format, opts: &EncryptOptions) -> Result<Ve
                     m.push(("sops".into(), meta.clone()));
                 }
             }
-            if format == Format::Yaml { stores::emit_yaml(&docs)? } else { stores::emit_json(&docs[0])? }
+            if format == Format::Yaml {
+                stores::emit_yaml(&docs)?
+            } else {
+                stores::emit_json(&docs[0])?
+            }
         }
         Format::Dotenv => {
             let mut layout = Vec::new();

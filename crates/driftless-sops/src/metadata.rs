@@ -113,11 +113,17 @@ impl Metadata {
             Some(Value::Str(s)) if matches!(s.as_str(), "true" | "True" | "TRUE" | "1" | "t" | "T") => true,
             Some(Value::Str(s)) if matches!(s.as_str(), "false" | "False" | "FALSE" | "0" | "f" | "F" | "") => false,
             Some(Value::Int(i)) => *i != 0,
-            Some(_) => return Err(SopsError::InvalidMetadata("`mac_only_encrypted` is not a boolean".into())),
+            Some(_) => {
+                return Err(SopsError::InvalidMetadata(
+                    "`mac_only_encrypted` is not a boolean".into(),
+                ));
+            }
         };
         for key in ["unencrypted_comment_regex", "encrypted_comment_regex"] {
             if opt_string(m, key)?.is_some() {
-                return Err(SopsError::Unsupported(format!("`{key}` (comment-based encryption rules)")));
+                return Err(SopsError::Unsupported(format!(
+                    "`{key}` (comment-based encryption rules)"
+                )));
             }
         }
 
@@ -194,7 +200,12 @@ impl Metadata {
             let items = self
                 .age
                 .iter()
-                .map(|a| Value::Map(vec![("enc".into(), Value::str(&a.enc)), ("recipient".into(), Value::str(&a.recipient))]))
+                .map(|a| {
+                    Value::Map(vec![
+                        ("enc".into(), Value::str(&a.enc)),
+                        ("recipient".into(), Value::str(&a.recipient)),
+                    ])
+                })
                 .collect();
             m.push(("age".into(), Value::Seq(items)));
         }
@@ -238,7 +249,11 @@ pub(crate) fn flatten(v: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
     match v {
         Value::Map(m) => {
             for (k, child) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}__map_{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}__map_{k}")
+                };
                 flatten(child, &key, out);
             }
         }
@@ -316,7 +331,9 @@ fn place(root: &mut Value, tokens: &[Token], value: Value) -> Result<(), SopsErr
             if matches!(root, Value::Null) {
                 *root = Value::Seq(Vec::new());
             }
-            let Value::Seq(items) = root else { return Err(mismatch()) };
+            let Value::Seq(items) = root else {
+                return Err(mismatch());
+            };
             while items.len() <= *i {
                 items.push(Value::Null);
             }

@@ -79,26 +79,48 @@ pub(crate) fn load_yaml(text: &[u8]) -> Result<Loaded, SopsError> {
         match d {
             Value::Map(_) => docs.push(d),
             Value::Null => docs.push(Value::Map(Vec::new())),
-            Value::Seq(_) => return Err(SopsError::Structure("YAML documents that are sequences are not supported".into())),
-            _ => return Err(SopsError::Structure("YAML documents that are values are not supported".into())),
+            Value::Seq(_) => {
+                return Err(SopsError::Structure(
+                    "YAML documents that are sequences are not supported".into(),
+                ));
+            }
+            _ => {
+                return Err(SopsError::Structure(
+                    "YAML documents that are values are not supported".into(),
+                ));
+            }
         }
     }
     let meta = split_meta_key(&mut docs)?;
-    Ok(Loaded { docs, meta, dotenv_layout: None })
+    Ok(Loaded {
+        docs,
+        meta,
+        dotenv_layout: None,
+    })
 }
 
 pub(crate) fn load_json(text: &[u8]) -> Result<Loaded, SopsError> {
     let v: Value = serde_json::from_slice(text).map_err(|e| SopsError::json(&e))?;
     if !matches!(v, Value::Map(_)) {
-        return Err(SopsError::Structure("JSON documents must be an object at the top level".into()));
+        return Err(SopsError::Structure(
+            "JSON documents must be an object at the top level".into(),
+        ));
     }
     let mut docs = vec![v];
     let meta = split_meta_key(&mut docs)?;
-    Ok(Loaded { docs, meta, dotenv_layout: None })
+    Ok(Loaded {
+        docs,
+        meta,
+        dotenv_layout: None,
+    })
 }
 
 pub(crate) fn load_dotenv(text: &[u8]) -> Result<Loaded, SopsError> {
-    let text = std::str::from_utf8(text).map_err(|_| SopsError::Parse { format: "dotenv", line: None, column: None })?;
+    let text = std::str::from_utf8(text).map_err(|_| SopsError::Parse {
+        format: "dotenv",
+        line: None,
+        column: None,
+    })?;
     let mut entries: Map = Vec::new();
     let mut meta_entries = Vec::new();
     let mut layout = Vec::new();
@@ -111,7 +133,11 @@ pub(crate) fn load_dotenv(text: &[u8]) -> Result<Loaded, SopsError> {
             continue;
         }
         let Some((k, v)) = line.split_once('=') else {
-            return Err(SopsError::Parse { format: "dotenv", line: Some(n as u64 + 1), column: None });
+            return Err(SopsError::Parse {
+                format: "dotenv",
+                line: Some(n as u64 + 1),
+                column: None,
+            });
         };
         let v = Value::str(v.replace("\\n", "\n"));
         if let Some(mk) = k.strip_prefix("sops_") {
@@ -121,8 +147,16 @@ pub(crate) fn load_dotenv(text: &[u8]) -> Result<Loaded, SopsError> {
             layout.push(None);
         }
     }
-    let meta = if meta_entries.is_empty() { None } else { Some(crate::metadata::unflatten(meta_entries)?) };
-    Ok(Loaded { docs: vec![Value::Map(entries)], meta, dotenv_layout: Some(layout) })
+    let meta = if meta_entries.is_empty() {
+        None
+    } else {
+        Some(crate::metadata::unflatten(meta_entries)?)
+    };
+    Ok(Loaded {
+        docs: vec![Value::Map(entries)],
+        meta,
+        dotenv_layout: Some(layout),
+    })
 }
 
 pub(crate) fn load_binary_plain(data: &[u8]) -> Loaded {
@@ -131,7 +165,11 @@ pub(crate) fn load_binary_plain(data: &[u8]) -> Loaded {
         Ok(s) => Value::str(s),
         Err(_) => Value::Bytes(Zeroizing::new(data.to_vec())),
     };
-    Loaded { docs: vec![Value::Map(vec![("data".into(), v)])], meta: None, dotenv_layout: None }
+    Loaded {
+        docs: vec![Value::Map(vec![("data".into(), v)])],
+        meta: None,
+        dotenv_layout: None,
+    }
 }
 
 fn wrap(s: String) -> Zeroizing<Vec<u8>> {

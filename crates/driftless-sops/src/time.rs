@@ -76,7 +76,7 @@ pub(crate) fn normalize_rfc3339(s: &str) -> Option<String> {
 }
 
 fn is_leap(y: u32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 fn days_in_month(y: u32, m: u32) -> u32 {
@@ -90,7 +90,10 @@ fn days_in_month(y: u32, m: u32) -> u32 {
 
 /// The current UTC time formatted as Go's `time.Now().UTC().Format(time.RFC3339)`.
 pub(crate) fn now_rfc3339() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     format_unix(secs)
 }
 
@@ -126,10 +129,22 @@ mod tests {
 
     #[test]
     fn normalizes_like_go() {
-        assert_eq!(normalize_rfc3339("2019-12-10T22:45:55Z").unwrap(), "2019-12-10T22:45:55Z");
-        assert_eq!(normalize_rfc3339("2016-05-05T23:25:01.384924Z").unwrap(), "2016-05-05T23:25:01Z");
-        assert_eq!(normalize_rfc3339("2020-01-01T10:00:00+00:00").unwrap(), "2020-01-01T10:00:00Z");
-        assert_eq!(normalize_rfc3339("2020-01-01T10:00:00+02:00").unwrap(), "2020-01-01T10:00:00+02:00");
+        assert_eq!(
+            normalize_rfc3339("2019-12-10T22:45:55Z").unwrap(),
+            "2019-12-10T22:45:55Z"
+        );
+        assert_eq!(
+            normalize_rfc3339("2016-05-05T23:25:01.384924Z").unwrap(),
+            "2016-05-05T23:25:01Z"
+        );
+        assert_eq!(
+            normalize_rfc3339("2020-01-01T10:00:00+00:00").unwrap(),
+            "2020-01-01T10:00:00Z"
+        );
+        assert_eq!(
+            normalize_rfc3339("2020-01-01T10:00:00+02:00").unwrap(),
+            "2020-01-01T10:00:00+02:00"
+        );
         assert!(normalize_rfc3339("2020-02-30T10:00:00Z").is_none());
         assert!(normalize_rfc3339("garbage").is_none());
         assert!(normalize_rfc3339("2020-01-01 10:00:00Z").is_none());

@@ -74,7 +74,11 @@ pub(crate) struct Walk<'a> {
 }
 
 pub(crate) fn dotted(path: &[String]) -> String {
-    if path.is_empty() { "(top level)".to_string() } else { path.join(".") }
+    if path.is_empty() {
+        "(top level)".to_string()
+    } else {
+        path.join(".")
+    }
 }
 
 fn aad(path: &[String]) -> String {
@@ -115,7 +119,13 @@ impl Walk<'_> {
         Ok(hex::encode_upper(h.finalize()))
     }
 
-    fn encrypt_value(&self, v: &mut Value, path: &mut Vec<String>, h: &mut Sha512, depth: usize) -> Result<(), SopsError> {
+    fn encrypt_value(
+        &self,
+        v: &mut Value,
+        path: &mut Vec<String>,
+        h: &mut Sha512,
+        depth: usize,
+    ) -> Result<(), SopsError> {
         if depth > MAX_DEPTH {
             return Err(SopsError::Structure(format!("nesting deeper than {MAX_DEPTH} levels")));
         }
@@ -174,7 +184,13 @@ impl Walk<'_> {
         Ok(hex::encode_upper(h.finalize()))
     }
 
-    fn decrypt_value(&self, v: &mut Value, path: &mut Vec<String>, h: &mut Sha512, depth: usize) -> Result<(), SopsError> {
+    fn decrypt_value(
+        &self,
+        v: &mut Value,
+        path: &mut Vec<String>,
+        h: &mut Sha512,
+        depth: usize,
+    ) -> Result<(), SopsError> {
         if depth > MAX_DEPTH {
             return Err(SopsError::Structure(format!("nesting deeper than {MAX_DEPTH} levels")));
         }
@@ -209,10 +225,10 @@ impl Walk<'_> {
                         *leaf = plain;
                     }
                 }
-                if !self.mac_only_encrypted || encrypted {
-                    if let Some(bytes) = to_bytes(leaf) {
-                        h.update(&bytes[..]);
-                    }
+                if (!self.mac_only_encrypted || encrypted)
+                    && let Some(bytes) = to_bytes(leaf)
+                {
+                    h.update(&bytes[..]);
                 }
                 Ok(())
             }
@@ -221,7 +237,10 @@ impl Walk<'_> {
 
     fn decrypt_leaf(&self, s: &str, path: &[String]) -> Result<Value, SopsError> {
         let (plain, ty) = cipher::decrypt(s, self.key, &aad(path)).map_err(|e| match e {
-            CipherError::Malformed(reason) => SopsError::InvalidValue { path: dotted(path), reason },
+            CipherError::Malformed(reason) => SopsError::InvalidValue {
+                path: dotted(path),
+                reason,
+            },
             CipherError::Authentication => SopsError::ValueAuthentication { path: dotted(path) },
         })?;
         typed_plaintext(plain, ty).ok_or_else(|| SopsError::InvalidValue {
@@ -241,12 +260,12 @@ impl Walk<'_> {
 
     /// Decrypts a comment if it is encrypted; like sops, comments that do not decrypt are kept as they are.
     pub(crate) fn decrypt_comment(&self, text: &str, path: &[String]) -> Zeroizing<String> {
-        if self.rule.should_encrypt(path) && cipher::looks_encrypted(text) {
-            if let Ok((plain, _)) = cipher::decrypt(text, self.key, &aad(path)) {
-                if let Ok(s) = std::str::from_utf8(&plain) {
-                    return Zeroizing::new(s.to_string());
-                }
-            }
+        if self.rule.should_encrypt(path)
+            && cipher::looks_encrypted(text)
+            && let Ok((plain, _)) = cipher::decrypt(text, self.key, &aad(path))
+            && let Ok(s) = std::str::from_utf8(&plain)
+        {
+            return Zeroizing::new(s.to_string());
         }
         Zeroizing::new(text.to_string())
     }
@@ -286,7 +305,12 @@ pub(crate) fn encrypt_mac(mac: &str, key: &[u8; 32], lastmodified_aad: &str) -> 
 }
 
 /// Decrypts the stored MAC and compares it with the computed one.
-pub(crate) fn verify_mac(stored: &str, computed: &str, key: &[u8; 32], lastmodified_aad: &str) -> Result<(), SopsError> {
+pub(crate) fn verify_mac(
+    stored: &str,
+    computed: &str,
+    key: &[u8; 32],
+    lastmodified_aad: &str,
+) -> Result<(), SopsError> {
     if stored.is_empty() {
         return Err(SopsError::MacMismatch);
     }

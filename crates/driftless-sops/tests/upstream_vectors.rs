@@ -11,7 +11,9 @@ fn fixture(name: &str) -> Vec<u8> {
 
 fn keys() -> Keys {
     let mut k = Keys::new();
-    let n = k.add_pgp_secret_key(&String::from_utf8(fixture("sops_functional_tests_key.asc")).unwrap()).unwrap();
+    let n = k
+        .add_pgp_secret_key(&String::from_utf8(fixture("sops_functional_tests_key.asc")).unwrap())
+        .unwrap();
     assert!(n >= 1);
     k
 }
@@ -30,7 +32,12 @@ fn example_yaml() {
     assert_eq!(v["myapp1"], "t00m4nys3cr3tzupdated");
     assert_eq!(v["app2"]["db"]["user"], "eve");
     assert_eq!(v["app2"]["db"]["password"], "c4r1b0u");
-    assert!(v["app2"]["key"].as_str().unwrap().starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
+    assert!(
+        v["app2"]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----\n")
+    );
     assert_eq!(v["number"], 1234568000.0);
     assert_eq!(v["an_array"][0], "secretuser1");
     assert_eq!(v["somebooleans"][0], true);
