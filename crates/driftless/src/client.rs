@@ -214,6 +214,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Rollback { .. } => "rollback --unpin",
         Command::Health { .. } => "health",
         Command::Serve(_) => "serve",
+        Command::Bench(_) => "bench",
         _ => "this command",
     }
 }

@@ -1,6 +1,7 @@
 //! `driftless`: the command line. Thin by design: it parses flags, loads Application specs,
 //! connects to clusters and prints; the work is in `driftless-engine`.
 
+mod bench;
 mod client;
 mod serve;
 
@@ -130,6 +131,8 @@ enum Command {
     /// Run continuously: poll and receive webhooks, sync automated apps, watch for drift and
     /// revert it (selfHeal), serve the HTTP API and /metrics, send notifications.
     Serve(serve::ServeArgs),
+    /// Measure a scenario on kubesim (see BENCHMARKS.md); prints a table or `-o json`.
+    Bench(bench::BenchArgs),
     /// Assess the health of objects read from a YAML/JSON file.
     Health {
         /// File with one or more objects (`-` for stdin).
@@ -256,6 +259,27 @@ async fn run(cli: Cli) -> Result<u8> {
     if let Command::Health { file } = &cli.command {
         return health_file(file, cli.output);
     }
+    if let Command::Bench(args) = &cli.command {
+        // In `bench`, the global `--apps` is a count of applications to create.
+        let mut args = args.clone();
+        args.apps = match cli.apps.to_str() {
+            Some("apps") => 1,
+            Some(n) => n
+                .parse()
+                .with_context(|| format!("bench: --apps must be a number of applications, got {n:?}"))?,
+            None => bail!("bench: --apps must be a number"),
+        };
+        let result = bench::run(&args).await?;
+        if cli.output == Format::Table {
+            println!("| metric | value |\n|---|---|");
+            for (k, v) in result.as_object().into_iter().flatten() {
+                println!("| {k} | {v} |");
+            }
+        } else {
+            print_value(cli.output, &result)?;
+        }
+        return Ok(0);
+    }
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     if let Command::Serve(args) = &cli.command {
         return serve::run(&cli, args, data_dir).await;
@@ -350,7 +374,7 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Health { .. } | Command::Serve(_) => Ok(2),
+        Command::Health { .. } | Command::Serve(_) | Command::Bench(_) => Ok(2),
     }
 }
 
