@@ -1,39 +1,14 @@
 //! ClusterClient against kubesim over HTTP(S): kubeconfig loading, discovery, server-side
 //! apply, conflicts, retries under injected faults, delete, list.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
+use common::{env, env_with};
 use driftless_cluster::{ClusterClient, ClusterError, FIELD_MANAGER, Resolved};
-use kubesim::{Config, FaultConfig, KubeSim};
+use kubesim::{Config, FaultConfig};
 use serde_json::{Value, json};
-
-struct Env {
-    sim: KubeSim,
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-    cluster: ClusterClient,
-}
-
-async fn env_with(config: Config) -> Env {
-    let sim = KubeSim::start(config).await.expect("kubesim starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig written");
-    let cluster = ClusterClient::connect(Some(&kubeconfig), None, false)
-        .await
-        .expect("connect");
-    Env {
-        sim,
-        _dir: dir,
-        kubeconfig,
-        cluster,
-    }
-}
-
-async fn env() -> Env {
-    env_with(Config::default()).await
-}
 
 fn configmap(name: &str, data: Value) -> Value {
     json!({
@@ -97,7 +72,7 @@ async fn selects_a_context_and_names_the_available_ones_when_it_is_missing() {
 #[tokio::test]
 async fn exec_credential_plugins_are_refused_unless_allowed() {
     let e = env().await;
-    let marker = e._dir.path().join("plugin-ran");
+    let marker = e.dir.path().join("plugin-ran");
     let mut kc: Value = serde_json::from_str(&std::fs::read_to_string(&e.kubeconfig).unwrap()).unwrap();
     kc["users"][0]["user"] = json!({"exec": {
         "apiVersion": "client.authentication.k8s.io/v1beta1",

@@ -2,41 +2,16 @@
 //! state and status-only changes are not, one watch per kind, reconnection after dropped
 //! watches.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
+use common::{Env, env, env_with};
 use driftless_cluster::{APP_LABEL, ClusterClient, DriftEvent, DriftKind, DriftWatcher, Resolved};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kubesim::{Config, FaultConfig, KubeSim};
+use kubesim::{Config, FaultConfig};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::Receiver;
-
-struct Env {
-    sim: KubeSim,
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-    cluster: ClusterClient,
-}
-
-async fn env() -> Env {
-    env_with(Config::default()).await
-}
-
-async fn env_with(config: Config) -> Env {
-    let sim = KubeSim::start(config).await.expect("kubesim starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig written");
-    let cluster = ClusterClient::connect(Some(&kubeconfig), None, false)
-        .await
-        .expect("connect");
-    Env {
-        sim,
-        _dir: dir,
-        kubeconfig,
-        cluster,
-    }
-}
 
 impl Env {
     /// A second, independent connection: "another client" changing things.

@@ -406,15 +406,9 @@ fn silent_server_times_out() {
 #[test]
 fn http_anonymous_fetch() {
     let f = fixture();
-    let server = http_backend(
-        f.bare.parent().unwrap(),
-        HttpOptions {
-            basic_auth: None,
-            tls_dir: None,
-        },
-    );
+    let server = GitHttpServer::start(f.bare.parent().unwrap());
     let (_d, cache) = cache();
-    let url = format!("http://127.0.0.1:{}/repo.git", server.port);
+    let url = server.url("repo.git");
     cache.fetch(&url, &Credentials::anonymous()).unwrap();
     assert_eq!(cache.resolve(&url, "v2.0.0").unwrap().commit, f.c4);
     cache.fetch(&url, &Credentials::anonymous()).unwrap();
@@ -425,16 +419,16 @@ fn https_basic_auth_right_and_wrong_credentials() {
     let f = fixture();
     let tls_dir = tempfile::tempdir().unwrap();
     let password = "s3cr3t-Pa55word";
-    let server = http_backend(
+    let server = GitHttpServer::start_with(
         f.bare.parent().unwrap(),
-        HttpOptions {
+        GitHttpOptions {
             basic_auth: Some(("alice".into(), password.into())),
             tls_dir: Some(tls_dir.path().to_path_buf()),
         },
     );
-    let ca = server.ca_pem.clone().unwrap();
+    let ca = server.ca_pem().unwrap().to_path_buf();
     let (_d, cache) = cache();
-    let url = format!("https://127.0.0.1:{}/repo.git", server.port);
+    let url = server.url("repo.git");
 
     // Without the CA the server is not trusted.
     let err = cache.fetch(&url, &Credentials::basic("alice", password)).unwrap_err();
@@ -472,11 +466,11 @@ fn https_basic_auth_right_and_wrong_credentials() {
     assert!(err.is_auth(), "{err:?}");
 
     // Credentials in the URL are used, and never shown.
-    let with_userinfo = format!("https://alice:{password}@127.0.0.1:{}/repo.git", server.port);
+    let with_userinfo = format!("https://alice:{password}@127.0.0.1:{}/repo.git", server.port());
     cache
         .fetch(&with_userinfo, &Credentials::anonymous().with_ca_file(&ca))
         .unwrap();
-    let bad_userinfo = format!("https://alice:{wrong}@127.0.0.1:{}/repo.git", server.port);
+    let bad_userinfo = format!("https://alice:{wrong}@127.0.0.1:{}/repo.git", server.port());
     let err = cache
         .fetch(&bad_userinfo, &Credentials::anonymous().with_ca_file(&ca))
         .unwrap_err();

@@ -2,116 +2,14 @@
 //! return. kubectl is the judge of kubesim's realism, so these tests fail (they do not skip)
 //! when kubectl is missing.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use kubesim::{Config, KubeSim};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{DEPLOY, env, env_with, stderr, wait_until};
+use kubesim::Config;
 use serde_json::Value;
-
-struct Env {
-    sim: KubeSim,
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-fn env_with(config: Config) -> Env {
-    let sim = KubeSim::spawn(config).expect("kubesim starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig written");
-    Env {
-        sim,
-        _dir: dir,
-        kubeconfig,
-    }
-}
-
-fn env() -> Env {
-    env_with(Config {
-        ready_delay: Duration::from_millis(200),
-        ..Config::default()
-    })
-}
-
-impl Env {
-    fn kubectl_in(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new("kubectl");
-        cmd.args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("KUBECTL_EXTERNAL_DIFF", "diff -u -N")
-            .env_remove("KUBECTL_KUBERC")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .expect("kubectl must be installed: it is the judge of kubesim's realism");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("write stdin");
-        }
-        child.wait_with_output().expect("kubectl runs")
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Output {
-        self.kubectl_in(args, None)
-    }
-
-    /// Runs kubectl and returns stdout, failing the test with kubectl's stderr otherwise.
-    fn ok(&self, args: &[&str]) -> String {
-        self.ok_in(args, None)
-    }
-
-    fn ok_in(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.kubectl_in(args, stdin);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn apply(&self, yaml: &str) -> String {
-        self.ok_in(&["apply", "-f", "-"], Some(yaml))
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.extend(["-o", "json"]);
-        serde_json::from_str(&self.ok(&a)).expect("kubectl printed JSON")
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-const DEPLOY: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  labels: {app: web, tier: front}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-        ports: [{containerPort: 80}]
-        env: [{name: A, value: "1"}]
-"#;
 
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, labels: {app: cfg}}\ndata: {a: \"1\"}\n";
 
@@ -358,6 +256,7 @@ fn delete_cascades_through_owner_references() {
     );
     e.ok(&["delete", "cm", "cfg"]);
     wait_until(
+        Duration::from_secs(5),
         || e.ok(&["get", "cm", "-o", "name"]).trim().is_empty(),
         "dependents collected",
     );
@@ -387,6 +286,7 @@ fn delete_cascades_through_owner_references() {
     e.apply(&format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fg\n  ownerReferences: [{{apiVersion: v1, kind: ConfigMap, name: cfg, uid: \"{uid}\"}}]\n"));
     e.ok(&["delete", "cm", "cfg", "--cascade=foreground"]);
     wait_until(
+        Duration::from_secs(5),
         || !e.ok(&["get", "cm", "-o", "name"]).contains("configmap/fg"),
         "foreground dependents deleted",
     );
@@ -591,15 +491,4 @@ fn stats_count_writes_and_dry_runs_are_not_writes() {
     assert_eq!(e.sim.stats().writes, 0, "dry runs are not writes: {:?}", e.sim.stats());
     e.ok(&["delete", "cm", "cfg"]);
     assert_eq!(e.sim.stats().writes, 1);
-}
-
-fn wait_until(mut f: impl FnMut() -> bool, what: &str) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(5) {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting: {what}");
 }

@@ -2,77 +2,11 @@
 //! `Table`s and prints the columns kubesim computes, as it does against kube-apiserver.
 //! Like tests/kubectl.rs, these fail (they do not skip) when kubectl is missing.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use kubesim::{Config, KubeSim};
+use std::time::Duration;
 
-struct Env {
-    _sim: KubeSim,
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-fn env() -> Env {
-    let sim = KubeSim::spawn(Config {
-        ready_delay: Duration::from_millis(200),
-        ..Config::default()
-    })
-    .expect("kubesim starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig written");
-    Env {
-        _sim: sim,
-        _dir: dir,
-        kubeconfig,
-    }
-}
-
-impl Env {
-    fn kubectl_in(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new("kubectl");
-        cmd.args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env_remove("KUBECTL_KUBERC")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .expect("kubectl must be installed: it is the judge of kubesim's realism");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("write stdin");
-        }
-        child.wait_with_output().expect("kubectl runs")
-    }
-
-    fn ok_in(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.kubectl_in(args, stdin);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.ok_in(args, None)
-    }
-
-    fn apply(&self, yaml: &str) -> String {
-        self.ok_in(&["apply", "-f", "-"], Some(yaml))
-    }
-}
+use common::{DEPLOY, env, wait_until};
 
 /// The header line and the row starting with `name`, split on runs of spaces.
 fn row(out: &str, name: &str) -> (Vec<String>, Vec<String>) {
@@ -100,36 +34,13 @@ fn cell<'a>(header: &[String], row: &'a [String], column: &str) -> &'a str {
     &row[i]
 }
 
-fn wait_until(mut f: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-const DEPLOY: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, labels: {app: web}}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: "nginx:1.27"}]
-"#;
-
 #[test]
 fn get_deployments_shows_ready_columns() {
     let e = env();
     e.apply(DEPLOY);
     e.ok(&["wait", "--for=condition=Available", "deploy/web", "--timeout=20s"]);
     wait_until(
+        Duration::from_secs(20),
         || {
             let out = e.ok(&["get", "deploy"]);
             let (h, r) = row(&out, "web");
@@ -210,6 +121,7 @@ fn get_jobs_shows_status_and_completions() {
         "apiVersion: batch/v1\nkind: Job\nmetadata: {name: once}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n",
     );
     wait_until(
+        Duration::from_secs(20),
         || {
             let out = e.ok(&["get", "job", "once"]);
             let (h, r) = row(&out, "once");

@@ -8,6 +8,12 @@ use crate::GitHttpServer;
 /// Runs git in `dir` with an isolated configuration (no system or global config, fixed
 /// identity), panicking with git's stderr on failure. Returns trimmed stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {
+    git_with_env(dir, args, &[])
+}
+
+/// Like [`git`], with extra environment variables, e.g. `GIT_AUTHOR_DATE` and
+/// `GIT_COMMITTER_DATE` for reproducible commits.
+pub fn git_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -19,6 +25,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "ada@example.com")
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
+        .envs(env.iter().copied())
         .output()
         .expect("git runs (is git installed?)");
     assert!(

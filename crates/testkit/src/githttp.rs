@@ -1,6 +1,5 @@
 //! Smart HTTP: a minimal HTTP/1.1 server on 127.0.0.1 that runs the real `git http-backend`
-//! as CGI for every request. Adapted from the CGI bridge in driftless-source's tests (without
-//! TLS and basic auth).
+//! as CGI for every request, optionally behind basic auth and TLS (a fresh test CA).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,20 +9,52 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use base64::Engine;
+
+/// How [`GitHttpServer::start_with`] serves: plain HTTP without auth by default.
+#[derive(Clone, Debug, Default)]
+pub struct GitHttpOptions {
+    /// Require `Authorization: Basic` with this user and password; anything else gets a 401.
+    pub basic_auth: Option<(String, String)>,
+    /// Serve HTTPS with a certificate for `localhost`/`127.0.0.1` signed by a fresh CA, whose
+    /// certificate is written to `<tls_dir>/ca.pem` (see [`GitHttpServer::ca_pem`]).
+    pub tls_dir: Option<PathBuf>,
+}
+
 /// A running smart-HTTP git server; stops accepting when dropped.
 pub struct GitHttpServer {
     port: u16,
+    ca_pem: Option<PathBuf>,
     stop: Arc<AtomicBool>,
     requests: Arc<AtomicUsize>,
 }
 
 impl GitHttpServer {
-    /// Serves every bare repository under `project_root` (`GIT_PROJECT_ROOT`).
+    /// Serves every bare repository under `project_root` (`GIT_PROJECT_ROOT`) over plain HTTP.
     pub fn start(project_root: &Path) -> GitHttpServer {
+        GitHttpServer::start_with(project_root, GitHttpOptions::default())
+    }
+
+    /// Serves every bare repository under `project_root`, with basic auth and TLS as `opts` say.
+    pub fn start_with(project_root: &Path, opts: GitHttpOptions) -> GitHttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
+        let (tls, ca_pem) = match &opts.tls_dir {
+            Some(dir) => {
+                let (cfg, ca) = tls_config(dir);
+                (Some(Arc::new(cfg)), Some(ca))
+            }
+            None => (None, None),
+        };
+        let auth = opts.basic_auth.map(|(user, password)| {
+            let header = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            );
+            Arc::new(Auth { header, user })
+        });
         let root = project_root.to_path_buf();
         let (stop2, requests2) = (stop.clone(), requests.clone());
         std::thread::spawn(move || {
@@ -34,13 +65,30 @@ impl GitHttpServer {
                 let Ok(conn) = conn else { continue };
                 let root = root.clone();
                 let requests = requests2.clone();
+                let auth = auth.clone();
+                let tls = tls.clone();
                 std::thread::spawn(move || {
                     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-                    serve_connection(conn, &root, &requests);
+                    let auth = auth.as_deref();
+                    match tls {
+                        Some(cfg) => {
+                            let Ok(sc) = rustls::ServerConnection::new(cfg) else {
+                                return;
+                            };
+                            let stream = rustls::StreamOwned::new(sc, conn);
+                            serve_connection(stream, &root, auth, &requests);
+                        }
+                        None => serve_connection(conn, &root, auth, &requests),
+                    }
                 });
             }
         });
-        GitHttpServer { port, stop, requests }
+        GitHttpServer {
+            port,
+            ca_pem,
+            stop,
+            requests,
+        }
     }
 
     /// The port on 127.0.0.1.
@@ -48,12 +96,18 @@ impl GitHttpServer {
         self.port
     }
 
-    /// `http://127.0.0.1:PORT/<repo>`, e.g. `url("repo.git")`.
+    /// `http://127.0.0.1:PORT/<repo>` (`https://` with TLS), e.g. `url("repo.git")`.
     pub fn url(&self, repo: &str) -> String {
-        format!("http://127.0.0.1:{}/{repo}", self.port)
+        let scheme = if self.ca_pem.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/{repo}", self.port)
     }
 
-    /// HTTP requests served so far.
+    /// With TLS, the PEM file of the CA that signed the server certificate.
+    pub fn ca_pem(&self) -> Option<&Path> {
+        self.ca_pem.as_deref()
+    }
+
+    /// HTTP requests received so far (including ones refused for missing credentials).
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
@@ -66,7 +120,50 @@ impl Drop for GitHttpServer {
     }
 }
 
-fn serve_connection(stream: TcpStream, root: &PathBuf, requests: &AtomicUsize) {
+/// The `Authorization` header value required, and the user it names.
+struct Auth {
+    header: String,
+    user: String,
+}
+
+/// A server config for `localhost` and `127.0.0.1` signed by a fresh CA; writes the CA
+/// certificate to `dir/ca.pem` and returns its path.
+fn tls_config(dir: &Path) -> (rustls::ServerConfig, PathBuf) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "driftless test CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.key_usages.push(KeyUsagePurpose::DigitalSignature);
+    leaf.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+
+    let ca_path = dir.join("ca.pem");
+    std::fs::write(&ca_path, ca_cert.pem()).unwrap();
+    let key_der = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf_cert.der().clone()], key_der)
+        .unwrap();
+    (cfg, ca_path)
+}
+
+fn serve_connection<S: Read + Write>(stream: S, root: &Path, auth: Option<&Auth>, requests: &AtomicUsize) {
     let mut reader = BufReader::new(stream);
     // Keep-alive: serve requests until the client closes.
     loop {
@@ -93,6 +190,7 @@ fn serve_connection(stream: TcpStream, root: &PathBuf, requests: &AtomicUsize) {
             }
         }
         let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        // Request body: Content-Length or chunked.
         let mut body = Vec::new();
         if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
             loop {
@@ -122,6 +220,21 @@ fn serve_connection(stream: TcpStream, root: &PathBuf, requests: &AtomicUsize) {
         }
         requests.fetch_add(1, Ordering::SeqCst);
 
+        let stream = reader.get_mut();
+        if let Some(auth) = auth
+            && header("authorization").as_deref() != Some(auth.header.as_str())
+        {
+            let msg = b"authentication required\n";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+                msg.len()
+            );
+            let _ = stream.write_all(msg);
+            let _ = stream.flush();
+            continue;
+        }
+
         let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
         let mut cmd = Command::new("git");
         cmd.arg("http-backend")
@@ -147,6 +260,9 @@ fn serve_connection(stream: TcpStream, root: &PathBuf, requests: &AtomicUsize) {
         }
         if let Some(enc) = header("content-encoding") {
             cmd.env("HTTP_CONTENT_ENCODING", enc);
+        }
+        if let Some(auth) = auth {
+            cmd.env("REMOTE_USER", &auth.user);
         }
         let Ok(mut child) = cmd.spawn() else { return };
         let mut stdin = child.stdin.take().unwrap();
@@ -177,7 +293,6 @@ fn serve_connection(stream: TcpStream, root: &PathBuf, requests: &AtomicUsize) {
                 resp_headers.push_str("\r\n");
             }
         }
-        let stream = reader.get_mut();
         let _ = write!(
             stream,
             "HTTP/1.1 {status}\r\n{resp_headers}Content-Length: {}\r\n\r\n",

@@ -3,22 +3,25 @@
 //! - [`GitRepo`]: a work repository and a bare repository built with the real `git` CLI in an
 //!   isolated environment; [`GitRepo::commit`] commits and pushes to the bare repository.
 //! - [`GitHttpServer`]: the real `git http-backend` behind a small HTTP/1.1 CGI bridge on
-//!   127.0.0.1, serving bare repositories over smart HTTP.
+//!   127.0.0.1, serving bare repositories over smart HTTP, optionally with basic auth and TLS
+//!   ([`GitHttpOptions`]).
 //! - [`Serve`]: a `driftless serve` process on a free port, ready-checked, stderr captured to a
 //!   file, stopped on drop (SIGTERM, then SIGKILL).
 //! - [`http`]: a tiny blocking HTTP/1.1 client and [`hmac_sha256_hex`] for webhook signatures.
-//! - [`poll`]: wait for a condition with a deadline instead of sleeping.
+//! - [`poll`]: wait for a condition with a deadline instead of sleeping; [`free_port`] and
+//!   [`wait_for_port`] for servers started as child processes.
 
 mod git;
 mod githttp;
 pub mod http;
 mod serve;
 
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-pub use git::{GitRepo, git};
-pub use githttp::GitHttpServer;
+pub use git::{GitRepo, git, git_with_env};
+pub use githttp::{GitHttpOptions, GitHttpServer};
 pub use http::{Response, hmac_sha256_hex};
 pub use serve::Serve;
 
@@ -29,6 +32,22 @@ pub fn free_port() -> u16 {
         .local_addr()
         .expect("local addr")
         .port()
+}
+
+/// Waits (up to 20 s) until something listens on 127.0.0.1:`port`; panics if `child` exits
+/// first or the time runs out.
+pub fn wait_for_port(port: u16, child: &mut Child) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("server exited early with {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server on port {port} did not come up");
 }
 
 /// Calls `f` every `every` until it returns `Some`, or panics after `timeout` with `what` and

@@ -1,38 +1,23 @@
 //! Test fixtures: repositories made with the real `git` CLI, and real servers on 127.0.0.1
-//! (`git daemon`, `git http-backend` behind a small CGI bridge with basic auth and TLS, `sshd`).
+//! (`git daemon`, `sshd`; smart HTTP with basic auth and TLS is testkit's [`GitHttpServer`]).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
-use base64::Engine;
+pub use testkit::{GitHttpOptions, GitHttpServer, free_port, wait_for_port};
 
-/// Run git with an isolated configuration, failing the test on error. Returns stdout.
+/// Run git with an isolated configuration and a fixed commit date, failing the test on error.
+/// Returns stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Ada Author")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-        .env("GIT_COMMITTER_NAME", "Ada Author")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-        .env("GIT_AUTHOR_DATE", "1700000000 +0000")
-        .env("GIT_COMMITTER_DATE", "1700000000 +0000")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    testkit::git_with_env(
+        dir,
+        args,
+        &[
+            ("GIT_AUTHOR_DATE", "1700000000 +0000"),
+            ("GIT_COMMITTER_DATE", "1700000000 +0000"),
+        ],
+    )
 }
 
 fn write(dir: &Path, rel: &str, content: &[u8]) {
@@ -145,26 +130,6 @@ pub fn fixture() -> Fixture {
     }
 }
 
-/// A free port on 127.0.0.1 (bound and released; a tiny race we accept in tests).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Wait until something listens on 127.0.0.1:port.
-pub fn wait_for_port(port: u16, child: &mut Child) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("server exited early with {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("server on port {port} did not come up");
-}
-
 /// A child process killed on drop.
 pub struct Server {
     pub child: Child,
@@ -201,246 +166,6 @@ pub fn git_daemon(base: &Path) -> Server {
         .expect("git daemon starts");
     wait_for_port(port, &mut child);
     Server { child, port }
-}
-
-/// Smart HTTP: a minimal HTTP/1.1 server on 127.0.0.1 that runs `git http-backend` as CGI,
-/// optionally behind basic auth and TLS. Stops when dropped.
-pub struct HttpServer {
-    pub port: u16,
-    pub ca_pem: Option<PathBuf>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
-}
-
-pub struct HttpOptions {
-    pub basic_auth: Option<(String, String)>,
-    pub tls_dir: Option<PathBuf>,
-}
-
-pub fn http_backend(project_root: &Path, opts: HttpOptions) -> HttpServer {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tls, ca_pem) = match &opts.tls_dir {
-        Some(dir) => {
-            let (cfg, ca) = tls_config(dir);
-            (Some(Arc::new(cfg)), Some(ca))
-        }
-        None => (None, None),
-    };
-    let expected = opts.basic_auth.as_ref().map(|(u, p)| {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-        )
-    });
-    let root = project_root.to_path_buf();
-    let stop2 = stop.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            if stop2.load(Ordering::SeqCst) {
-                break;
-            }
-            let Ok(conn) = conn else { continue };
-            let root = root.clone();
-            let expected = expected.clone();
-            let tls = tls.clone();
-            std::thread::spawn(move || {
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-                match tls {
-                    Some(cfg) => {
-                        let Ok(sc) = rustls::ServerConnection::new(cfg) else {
-                            return;
-                        };
-                        let stream = rustls::StreamOwned::new(sc, conn);
-                        serve_connection(stream, &root, expected.as_deref());
-                    }
-                    None => serve_connection(conn, &root, expected.as_deref()),
-                }
-            });
-        }
-    });
-    HttpServer { port, ca_pem, stop }
-}
-
-fn tls_config(dir: &Path) -> (rustls::ServerConfig, PathBuf) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "driftless test CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    leaf.distinguished_name.push(DnType::CommonName, "localhost");
-    leaf.use_authority_key_identifier_extension = true;
-    leaf.key_usages.push(KeyUsagePurpose::DigitalSignature);
-    leaf.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
-
-    let ca_path = dir.join("ca.pem");
-    std::fs::write(&ca_path, ca_cert.pem()).unwrap();
-    let key_der = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf_cert.der().clone()], key_der)
-        .unwrap();
-    (cfg, ca_path)
-}
-
-fn serve_connection<S: Read + Write>(stream: S, root: &Path, expected_auth: Option<&str>) {
-    let mut reader = BufReader::new(stream);
-    // Keep-alive: serve requests until the client closes.
-    loop {
-        let mut request_line = String::new();
-        match reader.read_line(&mut request_line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_string();
-        let target = parts.next().unwrap_or("").to_string();
-        let mut headers: Vec<(String, String)> = Vec::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-            }
-        }
-        let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        // Request body: Content-Length or chunked.
-        let mut body = Vec::new();
-        if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-            loop {
-                let mut size_line = String::new();
-                if reader.read_line(&mut size_line).unwrap_or(0) == 0 {
-                    return;
-                }
-                let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
-                if size == 0 {
-                    let mut crlf = String::new();
-                    let _ = reader.read_line(&mut crlf);
-                    break;
-                }
-                let mut chunk = vec![0; size];
-                if reader.read_exact(&mut chunk).is_err() {
-                    return;
-                }
-                body.extend_from_slice(&chunk);
-                let mut crlf = [0u8; 2];
-                let _ = reader.read_exact(&mut crlf);
-            }
-        } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-            body.resize(len, 0);
-            if reader.read_exact(&mut body).is_err() {
-                return;
-            }
-        }
-
-        let stream = reader.get_mut();
-        if let Some(expected) = expected_auth
-            && header("authorization").as_deref() != Some(expected)
-        {
-            let msg = b"authentication required\n";
-            let _ = write!(
-                stream,
-                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
-                msg.len()
-            );
-            let _ = stream.write_all(msg);
-            let _ = stream.flush();
-            continue;
-        }
-
-        let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
-        let mut cmd = Command::new("git");
-        cmd.arg("http-backend")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_PROJECT_ROOT", root)
-            .env("GIT_HTTP_EXPORT_ALL", "1")
-            .env("REQUEST_METHOD", &method)
-            .env("PATH_INFO", path)
-            .env("QUERY_STRING", query)
-            .env("REMOTE_ADDR", "127.0.0.1")
-            .env("CONTENT_LENGTH", body.len().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(ct) = header("content-type") {
-            cmd.env("CONTENT_TYPE", ct);
-        }
-        if let Some(p) = header("git-protocol") {
-            cmd.env("GIT_PROTOCOL", p);
-        }
-        if let Some(enc) = header("content-encoding") {
-            cmd.env("HTTP_CONTENT_ENCODING", enc);
-        }
-        if expected_auth.is_some() {
-            cmd.env("REMOTE_USER", "user");
-        }
-        let mut child = cmd.spawn().expect("git http-backend runs");
-        let mut stdin = child.stdin.take().unwrap();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&body);
-        });
-        let mut out = Vec::new();
-        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-        let _ = writer.join();
-        let _ = child.wait();
-
-        // CGI response: headers, blank line, body.
-        let split = out
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map(|i| (i, 4))
-            .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
-        let Some((end, sep)) = split else { return };
-        let head = String::from_utf8_lossy(&out[..end]).to_string();
-        let resp_body = &out[end + sep..];
-        let mut status = "200 OK".to_string();
-        let mut resp_headers = String::new();
-        for line in head.lines() {
-            if let Some(s) = line.strip_prefix("Status:") {
-                status = s.trim().to_string();
-            } else if !line.trim().is_empty() {
-                resp_headers.push_str(line.trim_end());
-                resp_headers.push_str("\r\n");
-            }
-        }
-        let _ = write!(
-            stream,
-            "HTTP/1.1 {status}\r\n{resp_headers}Content-Length: {}\r\n\r\n",
-            resp_body.len()
-        );
-        let _ = stream.write_all(resp_body);
-        let _ = stream.flush();
-    }
 }
 
 /// An `sshd` on 127.0.0.1 accepting one user key, with a known_hosts file for its host key.
