@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use driftless_cluster::watch::{DriftKind, DriftWatcher};
+use driftless_cluster::watch::DriftWatcher;
 use driftless_cluster::{ClusterClient, ClusterError};
 use driftless_core::ObjectRef;
 use driftless_core::health::HealthStatus;
@@ -427,7 +427,6 @@ impl Daemon {
         tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
                 d.inner.metrics.drift(&ev.app);
-                let _ = ev.kind == DriftKind::Deleted;
                 if lock(&d.inner.apps).contains_key(&ev.app) {
                     let _ = d.inner.work.send((ev.app.clone(), Trigger::Drift));
                 }
@@ -1002,14 +1001,4 @@ fn summary_json(name: &str, st: &AppState) -> Value {
 pub fn report_json(name: &str, r: &crate::SyncReport) -> Value {
     let results: Vec<Value> = r.results.iter().map(|x| json!({"object": x.object.to_string(), "action": x.action, "result": x.result.as_str(), "message": x.message})).collect();
     json!({"app": name, "id": r.id.map(|i| i.0), "revision": r.revision.commit, "outcome": r.outcome.as_str(), "message": r.message, "results": results, "health": r.app_health.status})
-}
-
-/// Object references that differ, for drift messages.
-pub fn drifted_objects(status: &AppStatus) -> Vec<ObjectRef> {
-    status
-        .objects
-        .iter()
-        .filter(|o| o.action != "unchanged")
-        .map(|o| o.object.clone())
-        .collect()
 }
