@@ -224,14 +224,18 @@ impl Engine {
         self.auto_fetch.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Fetches a repository into its mirror.
-    pub async fn fetch(&self, app: &Application) -> Result<(), EngineError> {
+    /// Runs blocking git work for `app` off the async runtime; git errors name the app and
+    /// the repository (without credentials).
+    async fn git_task<T: Send + 'static>(
+        &self,
+        app: &Application,
+        work: impl FnOnce(&GitCache, &str) -> Result<T, SourceError> + Send + 'static,
+    ) -> Result<T, EngineError> {
         let git = self.git.clone();
-        let creds = self.creds.clone();
         let url = app.spec.source.repo_url.clone();
         let name = app.metadata.name.clone();
         tokio::task::spawn_blocking(move || {
-            git.fetch(&url, &creds).map_err(|source| EngineError::Source {
+            work(&git, &url).map_err(|source| EngineError::Source {
                 app: name,
                 url: driftless_source::redact_url(&url),
                 source,
@@ -244,27 +248,19 @@ impl Engine {
         })?
     }
 
+    /// Fetches a repository into its mirror.
+    pub async fn fetch(&self, app: &Application) -> Result<(), EngineError> {
+        let creds = self.creds.clone();
+        self.git_task(app, move |git, url| git.fetch(url, &creds)).await
+    }
+
     /// Resolves the app's ref (fetching first unless auto-fetch is off).
     pub async fn resolve(&self, app: &Application) -> Result<Revision, EngineError> {
         if self.auto_fetch.load(std::sync::atomic::Ordering::Relaxed) {
             self.fetch(app).await?;
         }
-        let git = self.git.clone();
-        let url = app.spec.source.repo_url.clone();
         let git_ref = app.spec.source.git_ref.clone();
-        let name = app.metadata.name.clone();
-        tokio::task::spawn_blocking(move || {
-            git.resolve(&url, &git_ref).map_err(|source| EngineError::Source {
-                app: name,
-                url: driftless_source::redact_url(&url),
-                source,
-            })
-        })
-        .await
-        .map_err(|e| EngineError::Io {
-            context: "git task".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?
+        self.git_task(app, move |git, url| git.resolve(url, &git_ref)).await
     }
 
     /// Renders the app at `revision` (cached by commit, path and options: rendering is
