@@ -100,6 +100,105 @@ pub struct ApplicationSpec {
     /// How long to wait for the app to become healthy after a sync (default 5m).
     #[serde(default = "default_health_timeout", with = "crate::duration::serde_str")]
     pub health_timeout: Duration,
+    /// Where the keys that decrypt the app's SOPS files come from (besides `SOPS_AGE_KEY_FILE`
+    /// and `SOPS_AGE_KEY` in driftless's environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decryption: Option<DecryptionSpec>,
+    /// Policies the rendered objects must pass before anything is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicySpec>,
+}
+
+/// `spec.decryption`: keys for SOPS files.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DecryptionSpec {
+    /// A file of age identities (`AGE-SECRET-KEY-1...` lines) or an armored OpenPGP secret key;
+    /// relative paths are resolved against the directory of the file declaring the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    /// A Kubernetes Secret in the destination cluster holding the keys: every data key ending in
+    /// `.agekey` is read as age identities, every key ending in `.asc` as an armored OpenPGP
+    /// secret key (the layout Flux uses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+}
+
+/// A reference to a Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// Secret name.
+    pub name: String,
+    /// Namespace (default: the app's destination namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// `spec.policy`: Rego policies checked against the rendered objects before any apply.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    /// Directories in the app's own repository (at the commit being synced) holding Conftest
+    /// style `*.rego` modules and Gatekeeper `ConstraintTemplate`/constraint YAML.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// A central policy repository (same layout), at its own ref.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<PolicyRepo>,
+    /// Built-in baseline policies to switch on (`no-privileged`, `no-latest-tag`,
+    /// `resources-requests`, `no-host-path`, `no-host-network`, or `all`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baselines: Vec<String>,
+}
+
+/// A policy repository: a path at a ref of a Git repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRepo {
+    /// Clone URL.
+    #[serde(rename = "repoURL")]
+    pub repo_url: String,
+    /// Branch, tag or commit (default `main`).
+    #[serde(rename = "ref", default = "default_policy_ref")]
+    pub git_ref: String,
+    /// Directory inside the repository; empty for the root.
+    #[serde(default)]
+    pub path: String,
+}
+
+fn default_policy_ref() -> String {
+    "main".to_owned()
+}
+
+/// `spec.source.verify`: which signatures the deployed commit must carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySpec {
+    /// `head` (the commit is signed), `tag` (an annotated tag pointing at it is signed) or `both`.
+    #[serde(default = "default_verify_mode")]
+    pub mode: String,
+    /// Trusted keys: armored OpenPGP public keys, SSH public keys or allowed_signers lines —
+    /// inline, or paths of files holding them (relative paths are resolved against the
+    /// directory of the file declaring the app).
+    pub keys: Vec<String>,
+}
+
+fn default_verify_mode() -> String {
+    "head".to_owned()
+}
+
+/// True when a `keys` entry is key text rather than a file path.
+pub fn is_inline_key(entry: &str) -> bool {
+    let t = entry.trim_start();
+    t.contains('\n')
+        || t.starts_with("-----BEGIN")
+        || t.starts_with("ssh-")
+        || t.starts_with("ecdsa-")
+        || t.starts_with("sk-")
+        || t.contains(" ssh-")
+        || t.contains(" ecdsa-")
+        || t.contains(" sk-")
 }
 
 fn default_health_timeout() -> Duration {
@@ -123,6 +222,9 @@ pub struct SourceSpec {
     /// Directory inside the repository, relative, without `..`; empty for the root.
     #[serde(default)]
     pub path: String,
+    /// Signature verification of the deployed commit (off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
 }
 
 impl SourceSpec {
@@ -486,6 +588,48 @@ impl Application {
         }
         if self.spec.health_timeout.is_zero() {
             bad("spec.healthTimeout", "must be greater than 0s".to_owned());
+        }
+        if let Some(v) = &source.verify {
+            if !matches!(v.mode.to_ascii_lowercase().as_str(), "head" | "commit" | "tag" | "both") {
+                bad("spec.source.verify.mode", format!("must be head, tag or both, got {:?}", v.mode));
+            }
+            if v.keys.is_empty() || v.keys.iter().any(|k| k.trim().is_empty()) {
+                bad(
+                    "spec.source.verify.keys",
+                    "list at least one trusted key (key text or a file path); empty entries are not allowed".to_owned(),
+                );
+            }
+        }
+        if let Some(d) = &self.spec.decryption {
+            if d.key_file.is_none() && d.secret_ref.is_none() {
+                bad("spec.decryption", "set keyFile, secretRef or both".to_owned());
+            }
+            if let Some(r) = &d.secret_ref
+                && (r.name.len() > 253 || !r.name.split('.').all(is_rfc1123_label))
+            {
+                bad("spec.decryption.secretRef.name", "must be a Secret name".to_owned());
+            }
+        }
+        if let Some(p) = &self.spec.policy {
+            for (i, path) in p.paths.iter().enumerate() {
+                if let Err(m) = check_source_path(path) {
+                    bad(&format!("spec.policy.paths[{i}]"), m);
+                }
+            }
+            if let Some(r) = &p.repo {
+                if let Err(m) = check_repo_url(&r.repo_url) {
+                    bad("spec.policy.repo.repoURL", m);
+                }
+                if let Err(m) = parse_ref(&r.git_ref) {
+                    bad("spec.policy.repo.ref", m);
+                }
+                if let Err(m) = check_source_path(&r.path) {
+                    bad("spec.policy.repo.path", m);
+                }
+            }
+            if p.paths.is_empty() && p.repo.is_none() && p.baselines.is_empty() {
+                bad("spec.policy", "set paths, repo or baselines".to_owned());
+            }
         }
         problems
     }

@@ -942,6 +942,7 @@ fn apps_source_app(url: &str, git_ref: &str, path: &str) -> Application {
                 repo_url: url.into(),
                 git_ref: git_ref.into(),
                 path: path.into(),
+                verify: None,
             },
             destination: spec::Destination {
                 context: None,
@@ -951,6 +952,8 @@ fn apps_source_app(url: &str, git_ref: &str, path: &str) -> Application {
             refresh_interval: Duration::from_secs(30),
             report_unmanaged: false,
             health_timeout: Duration::from_secs(60),
+            decryption: None,
+            policy: None,
         },
         origin: None,
     }

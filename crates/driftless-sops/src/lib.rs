@@ -27,6 +27,7 @@
 //! YAML comments are dropped (they are not part of the MAC).
 
 mod cipher;
+mod dir;
 mod error;
 mod keys;
 mod metadata;
@@ -37,6 +38,7 @@ mod value;
 
 use std::path::Path;
 
+pub use dir::{DirError, MAX_FILES, decrypt_dir};
 pub use error::SopsError;
 pub use keys::Keys;
 pub use zeroize::Zeroizing;
