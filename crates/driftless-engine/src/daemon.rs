@@ -232,6 +232,7 @@ impl Daemon {
     /// Prometheus text exposition.
     pub fn metrics_text(&self) -> String {
         self.inner.metrics.set_notifications(&self.inner.opts.notifier.stats());
+        self.inner.metrics.set_renders(driftless_render::renders_total());
         if let Ok(clusters) = self.inner.clusters.try_lock() {
             let mut totals: BTreeMap<String, u64> = BTreeMap::new();
             for (c, _) in clusters.values() {
@@ -696,6 +697,7 @@ impl Daemon {
     /// One reconcile: assess, decide, maybe sync.
     async fn reconcile(&self, name: &str, trigger: Trigger) {
         let Some(app) = self.spec_of(name) else { return };
+        self.inner.metrics.reconcile(trigger.as_str());
         let span = info_span!("reconcile", app = %name, trigger = trigger.as_str(), revision = tracing::field::Empty);
         async {
             if let Err(e) = self.reconcile_inner(&app, trigger).await {
@@ -743,6 +745,7 @@ impl Daemon {
         let out_of_sync = assessment.plan.has_changes();
         let policy = &app.spec.sync_policy;
         let health = status.health.status;
+        let denied = assessment.denied();
         self.inner
             .metrics
             .app_state(&name, if out_of_sync { "OutOfSync" } else { "Synced" }, Some(health));
@@ -793,7 +796,17 @@ impl Daemon {
                     st.failures = 0;
                 }
                 let verdict = evaluate(&policy.windows, now_secs());
-                if let WindowVerdict::Closed(reason) = verdict {
+                if denied {
+                    st.hold_reason = Some(format!(
+                        "automated sync refused at {}: denied by policy ({} violation(s), see `violations`)",
+                        short(&revision),
+                        status
+                            .violations
+                            .iter()
+                            .filter(|v| v.severity == driftless_policy::Severity::Deny)
+                            .count()
+                    ));
+                } else if let WindowVerdict::Closed(reason) = verdict {
                     st.hold_reason = Some(format!("automated sync held back: {reason}"));
                 } else if st.failures > 0 && st.failures > policy.retry.limit {
                     st.hold_reason = Some(format!(
@@ -997,6 +1010,7 @@ fn summary_json(name: &str, st: &AppState) -> Value {
         "outOfSyncObjects": drifted,
         "lastSync": st.last_sync,
         "unmanaged": st.unmanaged,
+        "violations": st.status.as_ref().map(|s| s.violations.clone()).unwrap_or_default(),
     })
 }
 

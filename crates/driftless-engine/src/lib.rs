@@ -18,6 +18,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod daemon;
+mod gates;
 pub mod metrics;
 mod prepare;
 mod status;
@@ -97,6 +98,71 @@ pub enum EngineError {
         /// Why.
         refusal: PruneRefusal,
     },
+    /// The commit to deploy does not carry a trusted signature; nothing was applied or pruned.
+    #[error(
+        "app {app}: commit {} refused: {reason}; nothing was applied or pruned. Sign the commit with a key listed in spec.source.verify.keys",
+        short(commit)
+    )]
+    Signature {
+        /// Application.
+        app: String,
+        /// Commit.
+        commit: String,
+        /// What did not verify (the word "signature" is in it).
+        reason: String,
+    },
+    /// The keys for the app's SOPS files could not be loaded; nothing was applied or pruned.
+    #[error("app {app}: SOPS keys: {reason}; nothing was applied or pruned")]
+    Keys {
+        /// Application.
+        app: String,
+        /// Why (never key material).
+        reason: String,
+    },
+    /// A SOPS file did not decrypt; nothing was applied or pruned.
+    #[error(
+        "app {app}: commit {}: cannot decrypt the SOPS file {file}: {source}; nothing was applied or pruned. \
+         Give driftless a key that opens it (spec.decryption.keyFile or secretRef, or SOPS_AGE_KEY_FILE)",
+        short(commit)
+    )]
+    Decrypt {
+        /// Application.
+        app: String,
+        /// Commit.
+        commit: String,
+        /// File, relative to the repository root.
+        file: String,
+        /// Cause (never a plaintext value).
+        source: driftless_sops::SopsError,
+    },
+    /// The app's policies could not be loaded or evaluated; nothing was applied or pruned.
+    #[error(
+        "app {app}: commit {}: policy check failed: {reason}; nothing was applied or pruned",
+        short(commit)
+    )]
+    Policy {
+        /// Application.
+        app: String,
+        /// Commit.
+        commit: String,
+        /// Why.
+        reason: String,
+    },
+    /// A deny rule fired on the rendered objects; nothing was applied or pruned.
+    #[error(
+        "app {app}: commit {}: denied by policy ({} violation(s)), nothing was applied or pruned:\n{}",
+        short(commit),
+        report.count(driftless_policy::Severity::Deny),
+        report.human().trim_end()
+    )]
+    PolicyDenied {
+        /// Application.
+        app: String,
+        /// Commit.
+        commit: String,
+        /// Every violation (warnings included).
+        report: driftless_policy::Report,
+    },
     /// The history store failed.
     #[error(transparent)]
     Store(#[from] driftless_store::Error),
@@ -172,6 +238,20 @@ pub struct Engine {
     creds: Credentials,
     render_options: RenderOptions,
     data_dir: PathBuf,
+    policies: gates::PolicyCache,
+}
+
+/// What an app should look like: the revision, its objects, and what the gates found.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// Revision (the head of the ref, or a rollback pin).
+    pub revision: Revision,
+    /// Rendered objects.
+    pub objects: Vec<DesiredObject>,
+    /// Render warnings and notes.
+    pub warnings: Vec<String>,
+    /// Policy report (None when the app has no policy).
+    pub policy: Option<driftless_policy::Report>,
 }
 
 pub(crate) fn now_secs() -> i64 {
@@ -206,6 +286,7 @@ impl Engine {
             creds,
             render_options: RenderOptions::default(),
             data_dir: data_dir.to_owned(),
+            policies: gates::PolicyCache::default(),
         })
     }
 
@@ -264,11 +345,15 @@ impl Engine {
     }
 
     /// Renders the app at `revision` (cached by commit, path and options: rendering is
-    /// deterministic, so a cached result is the result).
+    /// deterministic, so a cached result is the result). SOPS-encrypted files are decrypted
+    /// in the private temporary checkout before rendering, with keys from the environment and
+    /// `spec.decryption` (a `secretRef` is read from `cluster`); such renders hold secrets in
+    /// clear and are never written to the on-disk render cache.
     pub async fn render(
         &self,
         app: &Application,
         revision: &Revision,
+        cluster: Option<&ClusterClient>,
     ) -> Result<driftless_render::Rendered, EngineError> {
         // Monorepos: when the app's directory holds the same git tree as at an earlier commit,
         // the earlier render is this render (plain directories only: a kustomization may read
@@ -282,13 +367,7 @@ impl Engine {
             );
             tokio::task::spawn_blocking(move || {
                 let files = git.list_files(&url, &commit, &path).ok()?;
-                let kustomize = files.iter().any(|f| {
-                    matches!(
-                        f.rsplit('/').next(),
-                        Some("kustomization.yaml" | "kustomization.yml" | "Kustomization")
-                    )
-                });
-                if kustomize {
+                if is_kustomize(&files) {
                     None
                 } else {
                     git.content_id(&url, &commit, &path).ok().flatten()
@@ -309,13 +388,14 @@ impl Engine {
         let url = app.spec.source.repo_url.clone();
         let commit = revision.commit.clone();
         let path = app.spec.source.path.clone();
-        let options = self.render_options.clone();
         let app_name = app.metadata.name.clone();
-        let rendered = tokio::task::spawn_blocking(move || -> Result<driftless_render::Rendered, EngineError> {
-            let dir = tempfile::tempdir().map_err(|source| EngineError::Io {
-                context: "creating a temporary checkout".into(),
-                source,
-            })?;
+        let io = |context: &str, source| EngineError::Io {
+            context: context.into(),
+            source,
+        };
+        // 1. Write the files out and look for SOPS files.
+        let (dir, encrypted) = tokio::task::spawn_blocking(move || -> Result<_, EngineError> {
+            let dir = tempfile::tempdir().map_err(|e| io("creating a temporary checkout", e))?;
             let serr = |source| EngineError::Source {
                 app: app_name.clone(),
                 url: driftless_source::redact_url(&url),
@@ -324,66 +404,98 @@ impl Engine {
             // Only the app's path is written out — unless it is a kustomization, which may
             // refer to bases elsewhere in the repository (the renderer confines those to it).
             let files = git.list_files(&url, &commit, &path).map_err(serr)?;
-            let is_kustomize = files.iter().any(|f| {
-                matches!(
-                    f.rsplit('/').next(),
-                    Some("kustomization.yaml" | "kustomization.yml" | "Kustomization")
-                )
-            });
-            if is_kustomize {
+            if is_kustomize(&files) {
                 git.materialize(&url, &commit, "", dir.path()).map_err(serr)?;
             } else {
                 let dest = dir.path().join(&path);
-                std::fs::create_dir_all(&dest).map_err(|source| EngineError::Io {
-                    context: "creating a temporary checkout".into(),
-                    source,
-                })?;
+                std::fs::create_dir_all(&dest).map_err(|e| io("creating a temporary checkout", e))?;
                 git.materialize(&url, &commit, &path, &dest).map_err(serr)?;
             }
-            driftless_render::render(dir.path(), &path, &options).map_err(|source| EngineError::Render {
+            let encrypted = driftless_sops::find_encrypted(dir.path()).map_err(|e| EngineError::Decrypt {
+                app: app_name.clone(),
+                commit: commit.clone(),
+                file: e.file,
+                source: e.source,
+            })?;
+            Ok((dir, !encrypted.is_empty()))
+        })
+        .await
+        .map_err(|e| io("render task", std::io::Error::other(e.to_string())))??;
+        // 2. Keys only when needed (a secretRef costs a cluster read).
+        let keys = if encrypted {
+            Some(self.sops_keys(app, cluster).await?)
+        } else {
+            None
+        };
+        // 3. Decrypt in place and render.
+        let (commit, path, app_name) = (
+            revision.commit.clone(),
+            app.spec.source.path.clone(),
+            app.metadata.name.clone(),
+        );
+        let options = self.render_options.clone();
+        let rendered = tokio::task::spawn_blocking(move || -> Result<driftless_render::Rendered, EngineError> {
+            if let Some(keys) = &keys {
+                let files = driftless_sops::decrypt_dir(dir.path(), keys).map_err(|e| EngineError::Decrypt {
+                    app: app_name.clone(),
+                    commit: commit.clone(),
+                    file: e.file,
+                    source: e.source,
+                })?;
+                tracing::debug!(app = %app_name, files = files.len(), "decrypted SOPS files");
+            }
+            let out = driftless_render::render(dir.path(), &path, &options).map_err(|source| EngineError::Render {
                 app: app_name.clone(),
                 commit: commit.clone(),
                 path: path.clone(),
                 source,
-            })
+            });
+            drop(dir);
+            out
         })
         .await
-        .map_err(|e| EngineError::Io {
-            context: "render task".into(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
-        if let Err(e) = self.renders.put(&key, &rendered) {
+        .map_err(|e| io("render task", std::io::Error::other(e.to_string())))??;
+        if !encrypted && let Err(e) = self.renders.put(&key, &rendered) {
             tracing::warn!(app = %app.metadata.name, error = %e, "could not cache the render");
         }
         Ok(rendered)
     }
 
     /// The desired state to sync: the pinned rollback manifests if the app is pinned and no
-    /// newer commit arrived since, else the rendered head of its ref.
-    async fn desired_source(
-        &self,
-        app: &Application,
-    ) -> Result<(Revision, Vec<DesiredObject>, Vec<String>), EngineError> {
+    /// newer commit arrived since, else the rendered head of its ref — after its trust gates:
+    /// the revision's signatures are verified (when `spec.source.verify` is set) before
+    /// anything is rendered, and the policies are evaluated on the objects.
+    pub async fn desired(&self, app: &Application, cluster: Option<&ClusterClient>) -> Result<Desired, EngineError> {
         let head = self.resolve(app).await?;
         if let Some(pin) = self.store.pin_of(&app.metadata.name)? {
             if head.commit == pin.commit || head.time <= pin.pinned_at {
                 let m = self.store.rollback_manifests(&app.metadata.name, pin.sync_id)?;
+                self.verify_revision(app, &m.revision).await?;
                 let objects: Vec<DesiredObject> = serde_json::from_value(m.manifests.clone()).unwrap_or_default();
-                return Ok((
-                    m.revision,
+                let policy = self.check_policy(app, &m.revision, &objects).await?;
+                return Ok(Desired {
+                    revision: m.revision,
                     objects,
-                    vec![format!(
+                    warnings: vec![format!(
                         "pinned to sync #{} (commit {}) by a rollback; `driftless rollback --unpin` releases it",
                         pin.sync_id.0,
                         short(&pin.commit)
                     )],
-                ));
+                    policy,
+                });
             }
             // A newer commit arrived: the pin ends.
             self.store.unpin(&app.metadata.name)?;
         }
-        let rendered = self.render(app, &head).await?;
-        Ok((head, rendered.set.objects, rendered.warnings))
+        self.verify_revision(app, &head).await?;
+        let rendered = self.render(app, &head, cluster).await?;
+        let policy = self.check_policy(app, &head, &rendered.set.objects).await?;
+        Ok(Desired {
+            revision: head,
+            objects: rendered.set.objects,
+            warnings: rendered.warnings,
+            policy,
+        })
     }
 
     /// Computes the plan for `objects` against the cluster without changing anything.
@@ -449,9 +561,11 @@ impl Engine {
         app: &Application,
         cluster: &ClusterClient,
     ) -> Result<(Revision, Plan, Vec<String>), EngineError> {
-        let (revision, objects, warnings) = self.desired_source(app).await?;
-        let (_, plan) = self.plan(app, cluster, &revision, objects, true).await?;
-        Ok((revision, plan, warnings))
+        let d = self.desired(app, Some(cluster)).await?;
+        let mut warnings = d.warnings;
+        warnings.extend(policy_notes(d.policy.as_ref()));
+        let (_, plan) = self.plan(app, cluster, &d.revision, d.objects, true).await?;
+        Ok((d.revision, plan, warnings))
     }
 
     /// Syncs the app to the head of its ref (or its rollback pin).
@@ -462,8 +576,10 @@ impl Engine {
         opts: &SyncOptions,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<SyncReport, EngineError> {
-        let (revision, objects, _warnings) = self.desired_source(app).await?;
-        self.sync_objects(app, cluster, revision, objects, opts, progress).await
+        let d = self.desired(app, Some(cluster)).await?;
+        refuse_denied(app, &d.revision, d.policy)?;
+        self.sync_objects(app, cluster, d.revision, d.objects, opts, progress)
+            .await
     }
 
     /// Re-applies the manifests of history entry `id` and pins the app to them until a newer
@@ -482,6 +598,9 @@ impl Engine {
                 app: app.metadata.name.clone(),
                 reason: format!("the manifests stored for sync #{} are unreadable: {e}", id.0),
             })?;
+        self.verify_revision(app, &m.revision).await?;
+        let policy = self.check_policy(app, &m.revision, &objects).await?;
+        refuse_denied(app, &m.revision, policy)?;
         let report = self
             .sync_objects(app, cluster, m.revision.clone(), objects, opts, progress)
             .await?;
@@ -940,8 +1059,9 @@ impl Engine {
     /// Plans the app against the head of its ref (or its pin) and reads the health of every
     /// desired object. Nothing is written.
     pub async fn assess(&self, app: &Application, cluster: &ClusterClient) -> Result<Assessment, EngineError> {
-        let (revision, objects, warnings) = self.desired_source(app).await?;
-        let (prepared, plan) = self.plan(app, cluster, &revision, objects, true).await?;
+        let d = self.desired(app, Some(cluster)).await?;
+        let (revision, warnings, policy) = (d.revision, d.warnings, d.policy);
+        let (prepared, plan) = self.plan(app, cluster, &revision, d.objects, true).await?;
         let healths = status::assess_objects(cluster, &prepared)
             .await
             .map_err(|source| EngineError::Cluster {
@@ -954,6 +1074,7 @@ impl Engine {
             plan,
             healths,
             warnings,
+            policy,
         })
     }
 
@@ -1038,13 +1159,63 @@ pub struct Assessment {
     pub healths: Vec<(ObjectRef, HealthReport)>,
     /// Render warnings and notes (e.g. pinned by a rollback).
     pub warnings: Vec<String>,
+    /// Policy report (None when the app has no policy).
+    pub policy: Option<driftless_policy::Report>,
 }
 
 impl Assessment {
     /// The status view of this assessment.
     pub fn status(&self, name: &str) -> AppStatus {
         let mut s = status::from_plan(name, &self.revision.commit, &self.plan, self.healths.clone());
-        s.message = self.warnings.join("; ");
+        let mut notes = self.warnings.clone();
+        notes.extend(policy_notes(self.policy.as_ref()));
+        s.message = notes.join("; ");
+        s.violations = self.policy.as_ref().map(|r| r.violations.clone()).unwrap_or_default();
         s
     }
+
+    /// Whether a deny rule fired: the app must not be synced.
+    pub fn denied(&self) -> bool {
+        self.policy.as_ref().is_some_and(driftless_policy::Report::denied)
+    }
+}
+
+/// One note for people about a policy report with violations.
+fn policy_notes(report: Option<&driftless_policy::Report>) -> Option<String> {
+    let r = report?;
+    if r.violations.is_empty() {
+        return None;
+    }
+    let deny = r.count(driftless_policy::Severity::Deny);
+    let warn = r.count(driftless_policy::Severity::Warn);
+    Some(if deny > 0 {
+        format!("denied by policy: {deny} violation(s), {warn} warning(s); sync refused")
+    } else {
+        format!("policy warnings: {warn}")
+    })
+}
+
+/// Refuses a sync whose policy report has a deny violation.
+fn refuse_denied(
+    app: &Application,
+    revision: &Revision,
+    report: Option<driftless_policy::Report>,
+) -> Result<(), EngineError> {
+    match report {
+        Some(report) if report.denied() => Err(EngineError::PolicyDenied {
+            app: app.metadata.name.clone(),
+            commit: revision.commit.clone(),
+            report,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn is_kustomize(files: &[String]) -> bool {
+    files.iter().any(|f| {
+        matches!(
+            f.rsplit('/').next(),
+            Some("kustomization.yaml" | "kustomization.yml" | "Kustomization")
+        )
+    })
 }

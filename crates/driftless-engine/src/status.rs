@@ -45,8 +45,11 @@ pub struct AppStatus {
     pub health: HealthReport,
     /// Per object.
     pub objects: Vec<ObjectStatus>,
-    /// Problems that prevented a full answer.
+    /// Problems that prevented a full answer, and notes (pinned, policy warnings).
     pub message: String,
+    /// Policy violations of the desired objects (deny and warn).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<driftless_policy::Violation>,
 }
 
 /// Action name for people and JSON.
@@ -129,6 +132,7 @@ pub fn from_plan(name: &str, revision: &str, plan: &Plan, healths: Vec<(ObjectRe
         health: worst,
         objects,
         message: String::new(),
+        violations: Vec::new(),
     }
 }
 

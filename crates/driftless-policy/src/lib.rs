@@ -81,6 +81,11 @@ const BASELINES: &[(&str, &str)] = &[
     ("no-host-network", include_str!("baseline/no_host_network.rego")),
 ];
 
+/// Whether [`PolicySet::add_file`] reads a file of this name.
+pub fn is_policy_file(rel: &str) -> bool {
+    (rel.ends_with(".rego") && !rel.ends_with("_test.rego")) || rel.ends_with(".yaml") || rel.ends_with(".yml")
+}
+
 /// Names of [`BASELINES`], in the same order.
 const BASELINE_NAMES: &[&str] = &[
     "no-privileged",
@@ -183,24 +188,32 @@ impl PolicySet {
         collect_files(dir, dir, &mut files)?;
         let mut set = PolicySet::new();
         for (rel, path) in files {
-            let is_rego = rel.ends_with(".rego") && !rel.ends_with("_test.rego");
-            let is_yaml = rel.ends_with(".yaml") || rel.ends_with(".yml");
-            if !is_rego && !is_yaml {
+            if !is_policy_file(&rel) {
                 continue;
             }
             let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Io {
                 path: path.clone(),
                 source,
             })?;
-            if is_rego {
-                set.add_rego(&rel, &text)?;
-            } else {
-                set.add_gatekeeper_yaml(&rel, &text)?;
-            }
+            set.add_file(&rel, &text)?;
         }
         set.validate()?;
         tracing::debug!(dir = %dir.display(), policies = ?set, "loaded policies");
         Ok(set)
+    }
+
+    /// Adds one policy file by its name, as [`PolicySet::load_dir`] does: `*.rego` (not
+    /// `*_test.rego`) as a Conftest-style module, `*.yaml`/`*.yml` as Gatekeeper documents;
+    /// other files are ignored. For callers reading files from elsewhere than a directory
+    /// (a Git tree). Call [`PolicySet::validate`] after the last file.
+    pub fn add_file(&mut self, rel: &str, text: &str) -> Result<(), PolicyError> {
+        if rel.ends_with(".rego") && !rel.ends_with("_test.rego") {
+            self.add_rego(rel, text)
+        } else if rel.ends_with(".yaml") || rel.ends_with(".yml") {
+            self.add_gatekeeper_yaml(rel, text)
+        } else {
+            Ok(())
+        }
     }
 
     /// Adds a Conftest-style Rego module named `name` (a file name; it names the policy in
@@ -278,6 +291,10 @@ impl PolicySet {
     /// names already on are ignored. Their violations are `deny` and name the baseline as
     /// the policy.
     pub fn add_baseline(&mut self, names: &[String]) -> Result<(), PolicyError> {
+        if names.iter().any(|n| n == "all") {
+            let all: Vec<String> = BASELINE_NAMES.iter().map(|n| (*n).to_owned()).collect();
+            return self.add_baseline(&all);
+        }
         for name in names {
             let Some((name, source)) = BASELINES.iter().find(|(n, _)| n == name) else {
                 return Err(PolicyError::UnknownBaseline { name: name.clone() });
@@ -309,7 +326,7 @@ impl PolicySet {
         Ok(())
     }
 
-    /// Names accepted by [`PolicySet::add_baseline`]:
+    /// Names accepted by [`PolicySet::add_baseline`] (which also takes `all`):
     /// - `no-privileged`: no container (or init/ephemeral container) sets
     ///   `securityContext.privileged: true`;
     /// - `no-latest-tag`: every image has a tag other than `latest`, or a digest;

@@ -29,33 +29,58 @@ pub struct DirError {
 /// that is SOPS-encrypted but cannot be decrypted (no matching key, bad MAC) fails the whole
 /// call: rendering half a secret set would be worse than rendering none.
 pub fn decrypt_dir(root: &Path, keys: &Keys) -> Result<Vec<String>, DirError> {
+    let found = encrypted_files(root)?;
+    // Everything is decrypted (and every MAC checked) before the first file is written.
+    let mut plain = Vec::with_capacity(found.len());
+    for (rel, _, format, text) in &found {
+        plain.push(decrypt(text, *format, keys).map_err(|source| DirError {
+            file: rel.clone(),
+            source,
+        })?);
+    }
+    for ((rel, path, ..), plain) in found.iter().zip(plain) {
+        std::fs::write(path, plain.as_slice()).map_err(|source| DirError {
+            file: rel.clone(),
+            source: SopsError::Io {
+                path: rel.clone(),
+                source,
+            },
+        })?;
+    }
+    Ok(found.into_iter().map(|(rel, ..)| rel).collect())
+}
+
+/// Paths (relative to `root`, sorted) of the SOPS-encrypted files [`decrypt_dir`] would
+/// decrypt, without decrypting anything.
+pub fn find_encrypted(root: &Path) -> Result<Vec<String>, DirError> {
+    Ok(encrypted_files(root)?.into_iter().map(|(rel, ..)| rel).collect())
+}
+
+type Found = (String, PathBuf, Format, Vec<u8>);
+
+fn encrypted_files(root: &Path) -> Result<Vec<Found>, DirError> {
     let mut files = Vec::new();
     collect(root, root, &mut files)?;
     files.sort();
-    let mut done = Vec::new();
+    let mut out = Vec::new();
     for (rel, path) in files {
-        let err = |source| DirError {
+        let text = std::fs::read(&path).map_err(|source| DirError {
             file: rel.clone(),
-            source,
-        };
-        let io = |source| SopsError::Io {
-            path: rel.clone(),
-            source,
-        };
-        let text = std::fs::read(&path).map_err(|e| err(io(e)))?;
+            source: SopsError::Io {
+                path: rel.clone(),
+                source,
+            },
+        })?;
         // Cheap filter before parsing: a SOPS document names its `mac` and `sops` keys.
         if !contains(&text, b"sops") || !contains(&text, b"mac") {
             continue;
         }
         let format = Format::from_path(&path);
-        if !is_encrypted(&text, format) {
-            continue;
+        if is_encrypted(&text, format) {
+            out.push((rel, path, format, text));
         }
-        let plain = decrypt(&text, format, keys).map_err(err)?;
-        std::fs::write(&path, plain.as_slice()).map_err(|e| err(io(e)))?;
-        done.push(rel);
     }
-    Ok(done)
+    Ok(out)
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -138,6 +163,7 @@ mod tests {
         let plain = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sops\n";
         std::fs::write(dir.path().join("app/cm.yaml"), plain).unwrap();
 
+        assert_eq!(find_encrypted(dir.path()).unwrap().len(), 2);
         let done = decrypt_dir(dir.path(), &keys).unwrap();
         assert_eq!(done, vec!["app/creds.env".to_string(), "app/secret.yaml".to_string()]);
         let out = std::fs::read_to_string(dir.path().join("app/secret.yaml")).unwrap();

@@ -136,6 +136,12 @@ impl TrustedKeys {
         Ok(keys)
     }
 
+    /// Adds every key of `other`.
+    pub fn extend(&mut self, other: TrustedKeys) {
+        self.pgp.extend(other.pgp);
+        self.ssh.extend(other.ssh);
+    }
+
     /// No keys at all (every signature would be untrusted).
     pub fn is_empty(&self) -> bool {
         self.pgp.is_empty() && self.ssh.is_empty()
