@@ -184,9 +184,18 @@ impl PolicySet {
     ///
     /// After loading, the set is [validated](PolicySet::validate).
     pub fn load_dir(dir: &Path) -> Result<PolicySet, PolicyError> {
+        let mut set = PolicySet::new();
+        set.add_dir(dir)?;
+        set.validate()?;
+        tracing::debug!(dir = %dir.display(), policies = ?set, "loaded policies");
+        Ok(set)
+    }
+
+    /// Adds every policy under `dir` as [`PolicySet::load_dir`] does (several directories
+    /// may be added to one set). Call [`PolicySet::validate`] after the last one.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), PolicyError> {
         let mut files = Vec::new();
         collect_files(dir, dir, &mut files)?;
-        let mut set = PolicySet::new();
         for (rel, path) in files {
             if !is_policy_file(&rel) {
                 continue;
@@ -195,11 +204,9 @@ impl PolicySet {
                 path: path.clone(),
                 source,
             })?;
-            set.add_file(&rel, &text)?;
+            self.add_file(&rel, &text)?;
         }
-        set.validate()?;
-        tracing::debug!(dir = %dir.display(), policies = ?set, "loaded policies");
-        Ok(set)
+        Ok(())
     }
 
     /// Adds one policy file by its name, as [`PolicySet::load_dir`] does: `*.rego` (not

@@ -188,29 +188,7 @@ impl GitCache {
             Ok(obj) if obj.kind == gix::object::Kind::Commit => {}
             _ => return Err(commit_not_found(&u, commit)),
         }
-        let platform = repo.references().map_err(|e| git_err(&u, &e))?;
-        let mut out = Vec::new();
-        for r in platform.prefixed("refs/tags/").map_err(|e| git_err(&u, &e))? {
-            let r = r.map_err(|e| git_err(&u, &e))?;
-            let name = r.name().as_bstr().to_str_lossy();
-            let name = name.strip_prefix("refs/tags/").unwrap_or(&name).to_string();
-            let Some(target) = r.target().try_id().map(|t| t.to_owned()) else {
-                continue; // symbolic ref
-            };
-            let Ok(obj) = repo.find_object(target) else {
-                continue;
-            };
-            if obj.kind != gix::object::Kind::Tag {
-                continue; // lightweight tag
-            }
-            let data = obj.detach().data;
-            let points_here = gix::objs::TagRef::from_bytes(&data, repo.object_hash()).is_ok_and(|t| t.target() == id);
-            if points_here {
-                out.push((name, data));
-            }
-        }
-        out.sort();
-        Ok(out)
+        tags_at(&repo, id, &u.display)
     }
 
     fn reader<'r>(
@@ -241,6 +219,54 @@ impl GitCache {
             commit: commit.to_string(),
         })
     }
+}
+
+/// The annotated tags under `refs/tags/` of `repo` whose tag object points directly at `id`,
+/// as `(NAME, raw tag object)` sorted by name.
+fn tags_at(repo: &gix::Repository, id: gix::ObjectId, display: &str) -> Result<Vec<(String, Vec<u8>)>, SourceError> {
+    let err = |e: &dyn std::error::Error| SourceError::Git {
+        url: display.to_owned(),
+        message: cache::error_chain(e, &[]),
+    };
+    let platform = repo.references().map_err(|e| err(&e))?;
+    let mut out = Vec::new();
+    for r in platform.prefixed("refs/tags/").map_err(|e| err(&e))? {
+        let r = r.map_err(|e| err(&e))?;
+        let name = r.name().as_bstr().to_str_lossy();
+        let name = name.strip_prefix("refs/tags/").unwrap_or(&name).to_string();
+        let Some(target) = r.target().try_id().map(|t| t.to_owned()) else {
+            continue; // symbolic ref
+        };
+        let Ok(obj) = repo.find_object(target) else {
+            continue;
+        };
+        if obj.kind != gix::object::Kind::Tag {
+            continue; // lightweight tag
+        }
+        let data = obj.detach().data;
+        let points_here = gix::objs::TagRef::from_bytes(&data, repo.object_hash()).is_ok_and(|t| t.target() == id);
+        if points_here {
+            out.push((name, data));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The HEAD commit of a local (working) repository containing `dir`: its id, its raw object
+/// and the annotated tags pointing at it — what `driftless validate --verify-key` checks.
+pub fn local_head(dir: &std::path::Path) -> Result<(String, Vec<u8>, Vec<(String, Vec<u8>)>), SourceError> {
+    let display = dir.display().to_string();
+    let err = |message: String| SourceError::Git {
+        url: display.clone(),
+        message,
+    };
+    let repo = gix::discover(dir).map_err(|e| err(format!("not in a git repository: {e}")))?;
+    let commit = repo.head_commit().map_err(|e| err(format!("no HEAD commit: {e}")))?;
+    let id = commit.id;
+    let raw = commit.data.clone();
+    let tags = tags_at(&repo, id, &display)?;
+    Ok((id.to_string(), raw, tags))
 }
 
 fn commit_not_found(u: &RepoUrl, commit: &str) -> SourceError {

@@ -4,6 +4,7 @@
 mod bench;
 mod client;
 mod serve;
+mod validate;
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -133,6 +134,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Measure a scenario on kubesim (see BENCHMARKS.md); prints a table or `-o json`.
     Bench(bench::BenchArgs),
+    /// Check a checkout before merge, with no cluster: render, structural checks, SOPS files,
+    /// signatures (--verify-key) and policies (--policy DIR, --baseline NAME). Exit 0: no
+    /// deny finding; 1: at least one (each printed with its object's Kind/name); 2: error.
+    Validate(validate::ValidateArgs),
     /// Assess the health of objects read from a YAML/JSON file.
     Health {
         /// File with one or more objects (`-` for stdin).
@@ -259,11 +264,15 @@ async fn run(cli: Cli) -> Result<u8> {
     if let Command::Health { file } = &cli.command {
         return health_file(file, cli.output);
     }
+    if let Command::Validate(args) = &cli.command {
+        return validate::run(args, cli.output == Format::Json);
+    }
     if let Command::Bench(args) = &cli.command {
-        // In `bench`, the global `--apps` is a count of applications to create.
+        // In `bench`, the global `--apps` is a count of applications to create (0: the
+        // scenario's default).
         let mut args = args.clone();
         args.apps = match cli.apps.to_str() {
-            Some("apps") => 1,
+            Some("apps") => 0,
             Some(n) => n
                 .parse()
                 .with_context(|| format!("bench: --apps must be a number of applications, got {n:?}"))?,
@@ -271,10 +280,7 @@ async fn run(cli: Cli) -> Result<u8> {
         };
         let result = bench::run(&args).await?;
         if cli.output == Format::Table {
-            println!("| metric | value |\n|---|---|");
-            for (k, v) in result.as_object().into_iter().flatten() {
-                println!("| {k} | {v} |");
-            }
+            print!("{}", bench::table(&result));
         } else {
             print_value(cli.output, &result)?;
         }
@@ -353,11 +359,12 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Render { app } => {
             let a = ctx.app(app)?;
             let rev = engine.resolve(a).await?;
-            let rendered = engine.render(a, &rev).await?;
+            let rendered = engine.render(a, &rev, None).await?;
             for w in &rendered.warnings {
                 eprintln!("warning: {w}");
             }
-            let objects: Vec<Value> = rendered.set.objects.iter().map(|o| o.object.clone()).collect();
+            // Secret values are never printed (invariant 4), in any output format.
+            let objects: Vec<Value> = rendered.set.objects.iter().map(|o| mask_secret(&o.object)).collect();
             match ctx.cli.output {
                 Format::Json => println!(
                     "{}",
@@ -368,13 +375,13 @@ async fn run(cli: Cli) -> Result<u8> {
                         if i > 0 {
                             println!("---");
                         }
-                        print!("{}", driftless_core::diff::to_yaml(&mask_secret(o)));
+                        print!("{}", driftless_core::diff::to_yaml(o));
                     }
                 }
             }
             Ok(0)
         }
-        Command::Health { .. } | Command::Serve(_) | Command::Bench(_) => Ok(2),
+        Command::Health { .. } | Command::Serve(_) | Command::Bench(_) | Command::Validate(_) => Ok(2),
     }
 }
 
@@ -600,7 +607,7 @@ async fn cmd_status(ctx: &Ctx, engine: &Engine, only: Option<&str>) -> Result<u8
         let v: Vec<Value> = out
             .iter()
             .map(|(a, r)| match r {
-                Ok(s) => json!({"name": s.name, "sync": s.sync, "health": s.health.status, "healthMessage": s.health.message, "revision": s.revision}),
+                Ok(s) => json!({"name": s.name, "sync": s.sync, "health": s.health.status, "healthMessage": s.health.message, "revision": s.revision, "message": s.message, "violations": s.violations}),
                 Err(e) => json!({"name": a.metadata.name, "sync": "Unknown", "health": "Unknown", "error": error_chain(e)}),
             })
             .collect();
@@ -620,7 +627,11 @@ async fn cmd_status(ctx: &Ctx, engine: &Engine, only: Option<&str>) -> Result<u8
                     format!("{:?}", s.sync),
                     format!("{:?}", s.health.status),
                     short(&s.revision).to_owned(),
-                    s.health.message.clone(),
+                    if s.message.is_empty() {
+                        s.health.message.clone()
+                    } else {
+                        s.message.clone()
+                    },
                 ],
                 Err(e) => vec![
                     a.metadata.name.clone(),
@@ -632,6 +643,15 @@ async fn cmd_status(ctx: &Ctx, engine: &Engine, only: Option<&str>) -> Result<u8
             });
         }
         print_table(rows);
+        for s in out.iter().filter_map(|(_, r)| r.as_ref().ok()) {
+            if !s.violations.is_empty() {
+                let report = driftless_policy::Report {
+                    violations: s.violations.clone(),
+                    ..Default::default()
+                };
+                print!("\n{}: policy violations:\n{}", s.name, report.human());
+            }
+        }
     }
     Ok(if out.iter().any(|(_, r)| r.is_err()) { 2 } else { 0 })
 }
