@@ -48,6 +48,8 @@ pub struct Metrics {
     webhooks: Family<Labels, Counter>,
     kube_requests: Family<Labels, Counter>,
     notifications: Family<Labels, Counter>,
+    reconciles: Family<Labels, Counter>,
+    renders: Counter,
     seen: Mutex<HashMap<String, u64>>,
 }
 
@@ -70,6 +72,8 @@ impl Metrics {
             webhooks: Family::default(),
             kube_requests: Family::default(),
             notifications: Family::default(),
+            reconciles: Family::default(),
+            renders: Counter::default(),
             seen: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
@@ -118,6 +122,16 @@ impl Metrics {
             "notifications",
             "Notifications by receiver and result (sent, failed, dropped)",
             m.notifications.clone(),
+        );
+        registry.register(
+            "reconciles",
+            "Reconciles (assess, and sync when needed) by trigger",
+            m.reconciles.clone(),
+        );
+        registry.register(
+            "renders",
+            "Manifest renders run by this process (render-cache hits are not counted)",
+            m.renders.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -211,6 +225,21 @@ impl Metrics {
                     &l(&[("receiver", receiver), ("result", result)]),
                 );
             }
+        }
+    }
+
+    /// A reconcile started.
+    pub fn reconcile(&self, trigger: &str) {
+        self.reconciles.get_or_create(&l(&[("trigger", trigger)])).inc();
+    }
+
+    /// Brings the render counter up to `total` (renders since the process started).
+    pub fn set_renders(&self, total: u64) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let last = seen.entry("renders".to_owned()).or_insert(0);
+        if total > *last {
+            self.renders.inc_by(total - *last);
+            *last = total;
         }
     }
 

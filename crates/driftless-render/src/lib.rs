@@ -43,6 +43,7 @@ mod process;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use driftless_core::object::DesiredSet;
 use serde::{Deserialize, Serialize};
@@ -63,10 +64,19 @@ pub struct Rendered {
     pub warnings: Vec<String>,
 }
 
+static RENDERS: AtomicU64 = AtomicU64::new(0);
+
+/// How many renders this process has run (cache hits are not renders). Exposed as the
+/// `driftless_renders_total` metric, so that an idle daemon can be seen to render nothing.
+pub fn renders_total() -> u64 {
+    RENDERS.load(Ordering::Relaxed)
+}
+
 /// Renders the application at `path` (relative to the repository checkout at `root`).
 ///
 /// Deterministic: the same tree, path and options give the same result.
 pub fn render(root: &Path, path: &str, options: &RenderOptions) -> Result<Rendered, RenderError> {
+    RENDERS.fetch_add(1, Ordering::Relaxed);
     let root = confine::Root::new(root)?;
     let (app, app_rel) = root.app_path(path)?;
     let mut out = manifest::Collector::default();
