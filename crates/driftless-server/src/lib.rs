@@ -122,6 +122,12 @@ pub struct AppSummary {
     pub automated: bool,
     /// The last sync record, if any.
     pub last_sync: Option<serde_json::Value>,
+    /// Why an automated sync is not happening (sync window, retries, policy denial).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<String>,
+    /// Policy violations of the desired objects (deny and warn), each with its object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<serde_json::Value>,
 }
 
 /// Options of `POST /api/v1/apps/{name}/sync`; every field defaults to `false` and the body

@@ -61,9 +61,14 @@ struct DaemonBackend(Daemon);
 fn engine_error(e: EngineError) -> BackendError {
     match e {
         EngineError::UnknownApp(n) => BackendError::NotFound(n),
-        e @ (EngineError::PruneRefused { .. } | EngineError::Render { .. } | EngineError::Plan { .. }) => {
-            BackendError::Conflict(e.to_string())
-        }
+        e @ (EngineError::PruneRefused { .. }
+        | EngineError::Render { .. }
+        | EngineError::Plan { .. }
+        | EngineError::Signature { .. }
+        | EngineError::Decrypt { .. }
+        | EngineError::Keys { .. }
+        | EngineError::Policy { .. }
+        | EngineError::PolicyDenied { .. }) => BackendError::Conflict(e.to_string()),
         e @ (EngineError::Source { .. } | EngineError::Cluster { .. }) => BackendError::Unavailable(e.to_string()),
         e => BackendError::Internal(e.to_string()),
     }
@@ -86,6 +91,8 @@ impl Backend for DaemonBackend {
                 message: v["message"].as_str().unwrap_or_default().to_owned(),
                 automated: v["automated"].as_bool().unwrap_or(false),
                 last_sync: v.get("lastSync").cloned().filter(|l| !l.is_null()),
+                held_back: v["heldBack"].as_str().map(str::to_owned),
+                violations: v["violations"].as_array().cloned().unwrap_or_default(),
             })
             .collect()
     }

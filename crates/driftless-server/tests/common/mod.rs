@@ -60,6 +60,8 @@ impl Backend for FakeBackend {
             message: String::new(),
             automated: true,
             last_sync: None,
+            held_back: None,
+            violations: Vec::new(),
         }]
     }
     async fn app(&self, name: &str) -> Result<serde_json::Value, BackendError> {
