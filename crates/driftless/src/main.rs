@@ -3,6 +3,7 @@
 
 mod bench;
 mod client;
+mod secrets;
 mod serve;
 mod validate;
 
@@ -134,6 +135,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Measure a scenario on kubesim (see BENCHMARKS.md); prints a table or `-o json`.
     Bench(bench::BenchArgs),
+    /// Encrypt, decrypt and edit SOPS files (age, OpenPGP) with no sops binary and no cluster:
+    /// `driftless secrets encrypt|decrypt|edit ...` (see `driftless secrets --help`).
+    Secrets(secrets::SecretsArgs),
     /// Check a checkout before merge, with no cluster: render, structural checks, SOPS files,
     /// signatures (--verify-key) and policies (--policy DIR, --baseline NAME). Exit 0: no
     /// deny finding; 1: at least one (each printed with its object's Kind/name); 2: error.
@@ -267,6 +271,9 @@ async fn run(cli: Cli) -> Result<u8> {
     if let Command::Validate(args) = &cli.command {
         return validate::run(args, cli.output == Format::Json);
     }
+    if let Command::Secrets(args) = &cli.command {
+        return secrets::run(args).await;
+    }
     if let Command::Bench(args) = &cli.command {
         // In `bench`, the global `--apps` is a count of applications to create (0: the
         // scenario's default).
@@ -381,7 +388,9 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Health { .. } | Command::Serve(_) | Command::Bench(_) | Command::Validate(_) => Ok(2),
+        Command::Health { .. } | Command::Serve(_) | Command::Bench(_) | Command::Validate(_) | Command::Secrets(_) => {
+            Ok(2)
+        }
     }
 }
 
