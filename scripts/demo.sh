@@ -122,6 +122,20 @@ run driftless rollback guestbook 1
 run kubectl get deploy,cm -n guestbook
 run driftless get guestbook
 
+step "trust gates: validate before merge, and a policy that denies a :latest image at sync"
+run driftless validate "$REPO/apps/guestbook" --baseline no-latest-tag --baseline no-privileged
+cat >> "$WORK/apps/guestbook.yaml" <<'YAML'
+  policy:
+    baselines: [no-latest-tag, no-privileged]
+YAML
+sed -i 's|gb-frontend:v5|gb-frontend:latest|' "$REPO/apps/guestbook/deployment.yaml"
+git -C "$REPO" commit -q -am "guestbook: track latest"
+run driftless validate "$REPO/apps/guestbook" --baseline no-latest-tag || echo "(exit $? — a deny finding)"
+run driftless sync guestbook || echo "(exit $? — denied by policy: nothing was applied or pruned)"
+run driftless status guestbook
+git -C "$REPO" revert -q --no-edit HEAD
+run driftless sync guestbook
+
 step "continuous mode: driftless serve with automated sync and self-heal"
 run driftless rollback guestbook --unpin
 sed -i 's/^    createNamespace: true$/    createNamespace: true\n    automated: true\n    selfHeal: true/' "$WORK/apps/guestbook.yaml"

@@ -153,7 +153,8 @@ mod tests {
             encrypted_regex: Some("^(data|stringData)$".into()),
             ..Default::default()
         };
-        let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: hunter2-very-secret\n";
+        let secret =
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: hunter2-very-secret\n";
         let enc = crate::encrypt(secret.as_bytes(), Format::Yaml, &opts).unwrap();
         assert!(!String::from_utf8_lossy(&enc).contains("hunter2"));
         std::fs::create_dir(dir.path().join("app")).unwrap();
