@@ -123,6 +123,7 @@ run kubectl get deploy,cm -n guestbook
 run driftless get guestbook
 
 step "trust gates: validate before merge, and a policy that denies a :latest image at sync"
+run driftless rollback guestbook --unpin
 run driftless validate "$REPO/apps/guestbook" --baseline no-latest-tag --baseline no-privileged
 cat >> "$WORK/apps/guestbook.yaml" <<'YAML'
   policy:
@@ -133,7 +134,7 @@ git -C "$REPO" commit -q -am "guestbook: track latest"
 run driftless validate "$REPO/apps/guestbook" --baseline no-latest-tag || echo "(exit $? — a deny finding)"
 run driftless sync guestbook || echo "(exit $? — denied by policy: nothing was applied or pruned)"
 run driftless status guestbook
-git -C "$REPO" revert -q --no-edit HEAD
+git -C "$REPO" revert --no-edit HEAD >/dev/null
 run driftless sync guestbook
 
 step "continuous mode: driftless serve with automated sync and self-heal"

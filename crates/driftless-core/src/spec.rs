@@ -591,7 +591,10 @@ impl Application {
         }
         if let Some(v) = &source.verify {
             if !matches!(v.mode.to_ascii_lowercase().as_str(), "head" | "commit" | "tag" | "both") {
-                bad("spec.source.verify.mode", format!("must be head, tag or both, got {:?}", v.mode));
+                bad(
+                    "spec.source.verify.mode",
+                    format!("must be head, tag or both, got {:?}", v.mode),
+                );
             }
             if v.keys.is_empty() || v.keys.iter().any(|k| k.trim().is_empty()) {
                 bad(

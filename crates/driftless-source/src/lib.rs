@@ -253,9 +253,20 @@ fn tags_at(repo: &gix::Repository, id: gix::ObjectId, display: &str) -> Result<V
     Ok(out)
 }
 
+/// The HEAD commit of a local work tree, as [`local_head`] reads it.
+#[derive(Debug, Clone)]
+pub struct LocalHead {
+    /// Full hex commit id.
+    pub commit: String,
+    /// The raw commit object.
+    pub raw: Vec<u8>,
+    /// Annotated tags pointing at it: `(NAME, raw tag object)`, sorted by name.
+    pub tags: Vec<(String, Vec<u8>)>,
+}
+
 /// The HEAD commit of a local (working) repository containing `dir`: its id, its raw object
 /// and the annotated tags pointing at it — what `driftless validate --verify-key` checks.
-pub fn local_head(dir: &std::path::Path) -> Result<(String, Vec<u8>, Vec<(String, Vec<u8>)>), SourceError> {
+pub fn local_head(dir: &std::path::Path) -> Result<LocalHead, SourceError> {
     let display = dir.display().to_string();
     let err = |message: String| SourceError::Git {
         url: display.clone(),
@@ -266,7 +277,11 @@ pub fn local_head(dir: &std::path::Path) -> Result<(String, Vec<u8>, Vec<(String
     let id = commit.id;
     let raw = commit.data.clone();
     let tags = tags_at(&repo, id, &display)?;
-    Ok((id.to_string(), raw, tags))
+    Ok(LocalHead {
+        commit: id.to_string(),
+        raw,
+        tags,
+    })
 }
 
 fn commit_not_found(u: &RepoUrl, commit: &str) -> SourceError {

@@ -105,7 +105,7 @@ pub fn run(args: &ValidateArgs, json_output: bool) -> Result<u8> {
     if !args.verify_key.is_empty() {
         let mode: driftless_verify::Mode = args.verify_mode.parse().map_err(|e: String| anyhow!(e))?;
         let keys = trusted_keys(&args.verify_key)?;
-        let (commit, raw, tags) = driftless_source::local_head(&path)?;
+        let driftless_source::LocalHead { commit, raw, tags } = driftless_source::local_head(&path)?;
         match driftless_verify::verify_revision(mode, &raw, &tags, &keys) {
             Ok(v) => {
                 signature = json!({"commit": commit, "mode": mode.to_string(), "verified": v.iter().map(|v| json!({"object": v.object, "signer": v.signer})).collect::<Vec<_>>()});
@@ -176,7 +176,7 @@ pub fn run(args: &ValidateArgs, json_output: bool) -> Result<u8> {
             }
             print!("{}", report.human());
             println!(
-                "{}: {} object(s), {} polic(ies): {} denied, {} warning(s)",
+                "{}: {} object(s), {} policies: {} denied, {} warning(s)",
                 args.path.display(),
                 report.objects,
                 report.policies.len(),
