@@ -286,3 +286,33 @@ fn sync_policy_accepts_the_sync_name_and_automation_fields() {
     let err = parse_applications(&bad, "m.yaml").unwrap_err().to_string();
     assert!(err.contains("spec.sync.windows[0].schedule"), "{err}");
 }
+
+#[test]
+fn trust_gate_fields_parse_and_are_checked() {
+    let ok = format!(
+        "{MINIMAL}  decryption:\n    keyFile: keys/age.txt\n    secretRef: {{name: sops-age}}\n  policy:\n    paths: [policy]\n    baselines: [all]\n    repo: {{repoURL: https://git.example.com/org/policies.git}}\n"
+    )
+    .replace(
+        "    ref: main\n",
+        "    ref: main\n    verify:\n      mode: tag\n      keys: [\"ssh-ed25519 AAAAC3Nza ada\", keys/team.asc]\n",
+    );
+    let app = &parse_applications(&ok, "t.yaml").unwrap()[0];
+    let verify = app.spec.source.verify.as_ref().unwrap();
+    assert_eq!(verify.mode, "tag");
+    assert!(is_inline_key(&verify.keys[0]) && !is_inline_key(&verify.keys[1]));
+    let policy = app.spec.policy.as_ref().unwrap();
+    assert_eq!(policy.repo.as_ref().unwrap().git_ref, "main", "the policy repo ref defaults to main");
+    assert_eq!(app.spec.decryption.as_ref().unwrap().secret_ref.as_ref().unwrap().name, "sops-age");
+
+    let bad = format!("{MINIMAL}  decryption: {{}}\n  policy:\n    paths: [../outside]\n")
+        .replace("    ref: main\n", "    ref: main\n    verify: {mode: sometimes, keys: []}\n");
+    let d = diagnostics(parse_applications(&bad, "b.yaml").unwrap_err()).join("\n");
+    for field in [
+        "spec.source.verify.mode",
+        "spec.source.verify.keys",
+        "spec.decryption",
+        "spec.policy.paths[0]",
+    ] {
+        assert!(d.contains(field), "{field} missing from:\n{d}");
+    }
+}
