@@ -138,7 +138,6 @@ git -C "$REPO" revert --no-edit HEAD >/dev/null
 run driftless sync guestbook
 
 step "continuous mode: driftless serve with automated sync and self-heal"
-run driftless rollback guestbook --unpin
 sed -i 's/^    createNamespace: true$/    createNamespace: true\n    automated: true\n    selfHeal: true/' "$WORK/apps/guestbook.yaml"
 driftless serve --listen 127.0.0.1:0 2>"$WORK/serve.log" &
 SERVE_PID=$!
