@@ -333,3 +333,55 @@ fn masked_secret(o: &DesiredObject) -> DesiredObject {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn app_from(file: &Path) -> Application {
+        let text = "apiVersion: driftless.dev/v1alpha1\nkind: Application\nmetadata: {name: a}\nspec:\n  source: {repoURL: 'https://git.example.com/a.git', ref: main}\n  destination: {namespace: a}\n";
+        std::fs::write(file, text).unwrap();
+        driftless_core::spec::parse_applications(text, &file.to_string_lossy())
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn spec_paths_are_relative_to_the_declaring_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app_from(&dir.path().join("app.yaml"));
+        assert_eq!(spec_relative(&app, "keys/age.txt"), dir.path().join("keys/age.txt"));
+        assert_eq!(spec_relative(&app, "/etc/k"), PathBuf::from("/etc/k"));
+        let mut detached = app.clone();
+        detached.origin = None;
+        assert_eq!(spec_relative(&detached, "k"), PathBuf::from("k"));
+    }
+
+    #[test]
+    fn policies_never_see_secret_values() {
+        let o = DesiredObject {
+            object: json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                "data": {"p": "c2VjcmV0"}, "stringData": {"q": "plain"}}),
+            origin: driftless_core::object::Origin {
+                file: "s.yaml".into(),
+                line: 1,
+            },
+        };
+        let m = masked_secret(&o);
+        assert_eq!(m.object["data"]["p"], "<redacted>");
+        assert_eq!(m.object["stringData"]["q"], "<redacted>");
+        let cm = DesiredObject {
+            object: json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}}),
+            origin: o.origin.clone(),
+        };
+        assert_eq!(masked_secret(&cm).object, cm.object);
+    }
+
+    #[test]
+    fn unusable_key_files_are_errors() {
+        assert!(add_key_text(&mut Keys::new(), "not a key").is_err());
+        let pgp = "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nbm90IGEga2V5\n-----END PGP PRIVATE KEY BLOCK-----\n";
+        assert!(add_key_text(&mut Keys::new(), pgp).is_err());
+    }
+}
