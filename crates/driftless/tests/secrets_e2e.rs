@@ -37,7 +37,18 @@ fn sops_bin() -> Option<PathBuf> {
     if tools.is_file() {
         return Some(tools);
     }
-    have("sops", "--help").then(|| PathBuf::from("sops"))
+    let found = have("sops", "--help").then(|| PathBuf::from("sops"));
+    required_in_ci(found.is_some(), "the real sops (scripts/test.sh installs it)");
+    found
+}
+
+/// In CI (`CI` set) a missing tool fails the test instead of skipping it: scripts/test.sh
+/// installs every one of them, so a skip there would hide a broken setup.
+fn required_in_ci(present: bool, what: &str) {
+    assert!(
+        present || std::env::var_os("CI").is_none(),
+        "{what} is missing; CI must not skip this test"
+    );
 }
 
 /// A scratch directory with age keys made by `age-keygen`: `key.txt` (recipient `r1`) and
@@ -68,6 +79,7 @@ impl World {
     /// None (after saying why) when age-keygen is not installed.
     fn new() -> Option<World> {
         if !have("age-keygen", "--version") {
+            required_in_ci(false, "age-keygen (Debian package age)");
             eprintln!("age-keygen not installed (Debian package `age`): test skipped");
             return None;
         }
