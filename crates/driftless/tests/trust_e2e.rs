@@ -11,6 +11,7 @@ use serde_json::Value;
 use testkit::{GitRepo, Serve, git, git_with_env, http, poll, poll_described};
 
 const BIN: &str = env!("CARGO_BIN_EXE_driftless");
+const TOKEN: &str = "t0ken-for-trust-tests-0123456789";
 
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: hello\n";
 
@@ -111,6 +112,29 @@ impl World {
         };
         let group = if kind == "Deployment" { "apps" } else { "" };
         self.sim.object(group, plural, "web", name)
+    }
+
+    /// `driftless serve` on this world's app (copied into an apps directory), with an admin
+    /// API token; returns the process and the Authorization header value.
+    fn serve(&self, extra: &[&str], log: &Path) -> Serve {
+        let apps_dir = self.dir.path().join("apps.d");
+        std::fs::create_dir_all(&apps_dir).unwrap();
+        std::fs::copy(&self.apps, apps_dir.join("web.yaml")).unwrap();
+        let tokens = self.dir.path().join("tokens");
+        std::fs::write(&tokens, format!("{TOKEN} admin ci\n")).unwrap();
+        std::fs::set_permissions(&tokens, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--apps".into(),
+            apps_dir.into(),
+            "--data-dir".into(),
+            self.data.clone().into(),
+            "--kubeconfig".into(),
+            self.kubeconfig.clone().into(),
+            "--api-token-file".into(),
+            tokens.into(),
+        ];
+        args.extend(extra.iter().map(Into::into));
+        Serve::start(Path::new(BIN), args, log)
     }
 }
 
@@ -412,33 +436,13 @@ fn serve_never_logs_or_serves_decrypted_values() {
     );
     w.repo.commit("encrypted");
     w.app("", &format!("  decryption:\n    keyFile: {}\n", key.display()));
-    let apps_dir = w.dir.path().join("apps.d");
-    std::fs::create_dir_all(&apps_dir).unwrap();
-    std::fs::copy(&w.apps, apps_dir.join("web.yaml")).unwrap();
-    let tokens = w.dir.path().join("tokens");
-    std::fs::write(&tokens, "t0ken-for-trust-tests-0123456789 admin ci\n").unwrap();
-    std::fs::set_permissions(&tokens, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let log = w.dir.path().join("serve.log");
-    let serve = Serve::start(
-        Path::new(BIN),
-        [
-            "--apps".as_ref(),
-            apps_dir.as_os_str(),
-            "--data-dir".as_ref(),
-            w.data.as_os_str(),
-            "--kubeconfig".as_ref(),
-            w.kubeconfig.as_os_str(),
-            "--api-token-file".as_ref(),
-            tokens.as_os_str(),
-            "--log".as_ref(),
-            "debug".as_ref(),
-        ],
-        &log,
-    );
+    let serve = w.serve(&["--log", "debug"], &log);
     poll("the Secret is applied", Duration::from_secs(60), || {
         w.object("Secret", "db").map(|_| ())
     });
-    let auth = [("Authorization", "Bearer t0ken-for-trust-tests-0123456789")];
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("Authorization", bearer.as_str())];
     let mut bodies = Vec::new();
     for path in [
         "/api/v1/apps",
@@ -555,27 +559,9 @@ fn serve_holds_a_denied_app_and_the_api_lists_violations() {
         .write("policy/images.rego", NO_LATEST);
     w.repo.commit("latest from the start");
     w.app("", "  policy:\n    paths: [policy]\n");
-    let apps_dir = w.dir.path().join("apps.d");
-    std::fs::create_dir_all(&apps_dir).unwrap();
-    std::fs::copy(&w.apps, apps_dir.join("web.yaml")).unwrap();
-    let tokens = w.dir.path().join("tokens");
-    std::fs::write(&tokens, "t0ken-for-trust-tests-0123456789 admin ci\n").unwrap();
-    std::fs::set_permissions(&tokens, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let serve = Serve::start(
-        Path::new(BIN),
-        [
-            "--apps".as_ref(),
-            apps_dir.as_os_str(),
-            "--data-dir".as_ref(),
-            w.data.as_os_str(),
-            "--kubeconfig".as_ref(),
-            w.kubeconfig.as_os_str(),
-            "--api-token-file".as_ref(),
-            tokens.as_os_str(),
-        ],
-        &w.dir.path().join("serve.log"),
-    );
-    let auth = [("Authorization", "Bearer t0ken-for-trust-tests-0123456789")];
+    let serve = w.serve(&[], &w.dir.path().join("serve.log"));
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("Authorization", bearer.as_str())];
     let summary = || {
         let r = http::get(&format!("{}/api/v1/apps", serve.url()), &auth).ok()?;
         r.json().as_array()?.iter().find(|a| a["name"] == "web").cloned()
