@@ -301,11 +301,20 @@ fn trust_gate_fields_parse_and_are_checked() {
     assert_eq!(verify.mode, "tag");
     assert!(is_inline_key(&verify.keys[0]) && !is_inline_key(&verify.keys[1]));
     let policy = app.spec.policy.as_ref().unwrap();
-    assert_eq!(policy.repo.as_ref().unwrap().git_ref, "main", "the policy repo ref defaults to main");
-    assert_eq!(app.spec.decryption.as_ref().unwrap().secret_ref.as_ref().unwrap().name, "sops-age");
+    assert_eq!(
+        policy.repo.as_ref().unwrap().git_ref,
+        "main",
+        "the policy repo ref defaults to main"
+    );
+    assert_eq!(
+        app.spec.decryption.as_ref().unwrap().secret_ref.as_ref().unwrap().name,
+        "sops-age"
+    );
 
-    let bad = format!("{MINIMAL}  decryption: {{}}\n  policy:\n    paths: [../outside]\n")
-        .replace("    ref: main\n", "    ref: main\n    verify: {mode: sometimes, keys: []}\n");
+    let bad = format!("{MINIMAL}  decryption: {{}}\n  policy:\n    paths: [../outside]\n").replace(
+        "    ref: main\n",
+        "    ref: main\n    verify: {mode: sometimes, keys: []}\n",
+    );
     let d = diagnostics(parse_applications(&bad, "b.yaml").unwrap_err()).join("\n");
     for field in [
         "spec.source.verify.mode",
