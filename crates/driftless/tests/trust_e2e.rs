@@ -722,3 +722,39 @@ fn validate_checks_the_signature_of_head_and_sops_files() {
     );
     assert!(!text(&out).contains("v4lidate-secret"));
 }
+
+/// A kustomization's `secretGenerator` reading a SOPS-encrypted dotenv file: decrypted in
+/// the private checkout before `kustomize build` runs.
+#[test]
+fn sops_dotenv_files_feed_kustomize_secret_generators() {
+    const TOKEN_VALUE: &str = "k7s-generator-t0ken";
+    let w = World::new();
+    let (key, recipient) = age_keygen(w.dir.path());
+    let env = driftless_sops::encrypt(
+        format!("TOKEN={TOKEN_VALUE}\n").as_bytes(),
+        driftless_sops::Format::Dotenv,
+        &driftless_sops::EncryptOptions {
+            age_recipients: vec![recipient],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    w.repo
+        .write(
+            "app/kustomization.yaml",
+            "resources: [config.yaml]\nsecretGenerator:\n- name: creds\n  envs: [creds.env]\ngeneratorOptions: {disableNameSuffixHash: true}\n",
+        )
+        .write("app/config.yaml", CM)
+        .write("app/creds.env", std::str::from_utf8(&env).unwrap());
+    w.repo.commit("generator");
+    w.app("", &format!("  decryption:\n    keyFile: {}\n", key.display()));
+    let out = w.run(&["sync", "web"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(TOKEN_VALUE));
+    let secret = w.object("Secret", "creds").expect("generated Secret");
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["TOKEN"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(token, TOKEN_VALUE.as_bytes());
+}
