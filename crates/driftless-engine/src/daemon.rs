@@ -138,7 +138,10 @@ struct Inner {
     opts: DaemonOptions,
     apps: Mutex<BTreeMap<String, AppState>>,
     clusters: tokio::sync::Mutex<HashMap<Option<String>, Connection>>,
+    /// When the last successful fetch of each repository started.
     fetched: Mutex<HashMap<String, Instant>>,
+    /// One fetch at a time per repository (see `fetch_if_due`).
+    fetch_gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     work: mpsc::UnboundedSender<(String, Trigger)>,
     permits: Semaphore,
     running: AtomicUsize,
@@ -203,6 +206,7 @@ impl Daemon {
             apps: Mutex::new(BTreeMap::new()),
             clusters: Default::default(),
             fetched: Default::default(),
+            fetch_gates: Default::default(),
             work: tx,
             permits: Semaphore::new(concurrency),
             running: AtomicUsize::new(0),
@@ -327,7 +331,7 @@ impl Daemon {
             app: name.into(),
             source,
         })?;
-        self.fetch_if_due(&app, true).await?;
+        self.fetch_if_due(&app, true, Instant::now()).await?;
         let a = self.inner.engine.assess(&app, &cluster).await?;
         let changes: Vec<Value> = a
             .plan
@@ -348,7 +352,7 @@ impl Daemon {
             app: name.into(),
             source,
         })?;
-        self.fetch_if_due(&app, true).await?;
+        self.fetch_if_due(&app, true, Instant::now()).await?;
         let started = Instant::now();
         let report = self.inner.engine.sync(&app, &cluster, &opts, &|_| {}).await;
         self.after_sync(&app, report.as_ref(), started);
@@ -447,13 +451,21 @@ impl Daemon {
         self.inner.clusters.lock().await.get(&context).map(|(_, w)| w.clone())
     }
 
-    /// Fetches the app's repository unless it was fetched within its refresh interval.
-    async fn fetch_if_due(&self, app: &Application, force: bool) -> Result<(), EngineError> {
+    /// Fetches the app's repository unless it was fetched within its refresh interval — or,
+    /// when `force`d (a webhook, a manual refresh, a new spec), unless a fetch that *started*
+    /// after `since` (when the reason to fetch arose) already succeeded: that fetch saw
+    /// everything this one would. Fetches of one repository run one at a time, so the apps of
+    /// a repository that are triggered together (a push, the daemon's start) share one fetch
+    /// instead of fetching the same repository once each.
+    async fn fetch_if_due(&self, app: &Application, force: bool, since: Instant) -> Result<(), EngineError> {
         let url = app.spec.source.repo_url.clone();
-        let due = force
-            || lock(&self.inner.fetched)
-                .get(&url)
-                .is_none_or(|t| t.elapsed() >= app.spec.refresh_interval);
+        let gate = lock(&self.inner.fetch_gates).entry(url.clone()).or_default().clone();
+        let _one_at_a_time = gate.lock().await;
+        let due = match lock(&self.inner.fetched).get(&url) {
+            None => true,
+            Some(last) if force => *last < since,
+            Some(last) => last.elapsed() >= app.spec.refresh_interval,
+        };
         if !due {
             return Ok(());
         }
@@ -463,7 +475,7 @@ impl Daemon {
             .metrics
             .git_fetch(&driftless_source::redact_url(&url), started.elapsed(), r.is_ok());
         if r.is_ok() {
-            lock(&self.inner.fetched).insert(url, Instant::now());
+            lock(&self.inner.fetched).insert(url, started);
         }
         r
     }
@@ -489,11 +501,14 @@ impl Daemon {
             }
             let d = self.clone();
             self.inner.running.fetch_add(1, Ordering::Relaxed);
+            // When the reason for this run arose (a follow-up's reason arose at the latest
+            // when it is taken up).
+            let mut since = Instant::now();
             tokio::spawn(async move {
                 let mut trigger = trigger;
                 loop {
                     let permit = d.inner.permits.acquire().await;
-                    d.reconcile(&name, trigger).await;
+                    d.reconcile(&name, trigger, since).await;
                     drop(permit);
                     let next = {
                         let mut apps = lock(&d.inner.apps);
@@ -509,7 +524,10 @@ impl Daemon {
                         }
                     };
                     match next {
-                        Some(t) => trigger = t,
+                        Some(t) => {
+                            trigger = t;
+                            since = Instant::now();
+                        }
                         None => break,
                     }
                 }
@@ -627,8 +645,9 @@ impl Daemon {
                 let pseudo = apps_source_app(url, git_ref, path);
                 let last = lock(&self.inner.fetched).get(url).copied();
                 if force_fetch || last.is_none_or(|t| t.elapsed() >= self.inner.opts.apps_reload) {
+                    let started = Instant::now();
                     self.inner.engine.fetch(&pseudo).await.map_err(|e| e.to_string())?;
-                    lock(&self.inner.fetched).insert(url.clone(), Instant::now());
+                    lock(&self.inner.fetched).insert(url.clone(), started);
                 }
                 let rev = self.inner.engine.resolve(&pseudo).await.map_err(|e| e.to_string())?;
                 *lock(&self.inner.apps_revision) = Some(rev.commit.clone());
@@ -695,12 +714,12 @@ impl Daemon {
     }
 
     /// One reconcile: assess, decide, maybe sync.
-    async fn reconcile(&self, name: &str, trigger: Trigger) {
+    async fn reconcile(&self, name: &str, trigger: Trigger, since: Instant) {
         let Some(app) = self.spec_of(name) else { return };
         self.inner.metrics.reconcile(trigger.as_str());
         let span = info_span!("reconcile", app = %name, trigger = trigger.as_str(), revision = tracing::field::Empty);
         async {
-            if let Err(e) = self.reconcile_inner(&app, trigger).await {
+            if let Err(e) = self.reconcile_inner(&app, trigger, since).await {
                 warn!(error = %e, "reconcile failed");
                 let mut apps = lock(&self.inner.apps);
                 if let Some(st) = apps.get_mut(name) {
@@ -716,7 +735,7 @@ impl Daemon {
         .await
     }
 
-    async fn reconcile_inner(&self, app: &Application, trigger: Trigger) -> Result<(), EngineError> {
+    async fn reconcile_inner(&self, app: &Application, trigger: Trigger, since: Instant) -> Result<(), EngineError> {
         let name = app.metadata.name.clone();
         let cerr = |source| EngineError::Cluster {
             app: name.clone(),
@@ -724,7 +743,7 @@ impl Daemon {
         };
         let cluster = self.cluster(app).await.map_err(cerr)?;
         if trigger != Trigger::Drift {
-            self.fetch_if_due(app, trigger.forces_fetch()).await?;
+            self.fetch_if_due(app, trigger.forces_fetch(), since).await?;
         }
         let assessment = self.inner.engine.assess(app, &cluster).await?;
         tracing::Span::current().record("revision", short(&assessment.revision.commit));

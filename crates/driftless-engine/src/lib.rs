@@ -989,6 +989,9 @@ impl Engine {
     ) -> Result<(Vec<(ObjectRef, HealthReport)>, HealthReport), ClusterError> {
         let deadline = Instant::now() + app.spec.health_timeout;
         let mut last_report = Instant::now();
+        // Most objects are ready within moments of being applied: look again soon, then back
+        // off to 250 ms, so a quick rollout does not cost a whole 250 ms wait.
+        let mut pause = Duration::from_millis(25);
         loop {
             let reports = status::assess_objects(cluster, prepared).await?;
             let worst = status::app_health(&reports);
@@ -1006,7 +1009,8 @@ impl Engine {
                 ));
                 last_report = Instant::now();
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
         }
     }
 }

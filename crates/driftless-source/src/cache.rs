@@ -43,6 +43,19 @@ pub struct GitCache {
     root: PathBuf,
     timeout: Duration,
     limits: Limits,
+    shared: Arc<Shared>,
+}
+
+/// What clones of a [`GitCache`] share: decoded trees.
+#[derive(Default)]
+struct Shared {
+    trees: crate::tree::TreeCache,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -56,6 +69,7 @@ impl GitCache {
             root,
             timeout: Duration::from_secs(120),
             limits: Limits::default(),
+            shared: Arc::default(),
         }
     }
 
@@ -89,6 +103,11 @@ impl GitCache {
 
     pub(crate) fn mirror_dir(&self, u: &RepoUrl) -> PathBuf {
         self.root.join("mirrors").join(format!("{}.git", u.cache_key()))
+    }
+
+    /// Decoded trees shared by all reads.
+    pub(crate) fn trees(&self) -> &crate::tree::TreeCache {
+        &self.shared.trees
     }
 
     /// Open the mirror of `url` for reading.

@@ -192,7 +192,7 @@ impl GitCache {
     }
 
     fn reader<'r>(
-        &self,
+        &'r self,
         repo: &'r gix::Repository,
         u: &RepoUrl,
         commit: &str,
@@ -213,6 +213,7 @@ impl GitCache {
         let tree = commit_obj.tree_id().map_err(|e| git_err(u, &e))?.detach();
         Ok(tree::TreeReader {
             repo,
+            trees: self.trees(),
             root: tree,
             limits: self.limits().clone(),
             url: u.display.clone(),

@@ -17,9 +17,10 @@
 //! - Files are created with `create_new`, so nothing already in `dest` is overwritten or
 //!   followed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
@@ -37,8 +38,59 @@ enum Node {
     Submodule,
 }
 
+/// A decoded tree: its entries in tree order, and for large trees an index by name.
+pub(crate) struct Decoded {
+    entries: Vec<(String, Node)>,
+    index: Option<HashMap<String, usize>>,
+}
+
+impl Decoded {
+    fn find(&self, name: &str) -> Option<&Node> {
+        match &self.index {
+            Some(index) => index.get(name).map(|&i| &self.entries[i].1),
+            None => self.entries.iter().find(|(n, _)| n == name).map(|(_, node)| node),
+        }
+    }
+}
+
+/// Trees with more entries than this get an index by name.
+const INDEX_FROM: usize = 32;
+/// Entries (summed over trees) the cache holds before it starts over.
+const TREE_CACHE_ENTRIES: usize = 250_000;
+
+/// Decoded trees by id, shared by every read of a [`crate::GitCache`].
+///
+/// A monorepo's root tree holds one entry per application; without this, each of N apps'
+/// reads inflated and decoded that whole tree again (N² work: 10,000 apps took minutes).
+/// Tree objects are immutable (their id is their content's hash), so a cached tree can
+/// never be stale; the cache is bounded and simply starts over when full.
+#[derive(Default)]
+pub(crate) struct TreeCache {
+    inner: Mutex<(HashMap<gix::ObjectId, Arc<Decoded>>, usize)>,
+}
+
+impl TreeCache {
+    fn get(&self, id: &gix::ObjectId) -> Option<Arc<Decoded>> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.0.get(id).cloned()
+    }
+
+    fn put(&self, id: gix::ObjectId, tree: Arc<Decoded>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let n = tree.entries.len();
+        if inner.1 + n > TREE_CACHE_ENTRIES {
+            inner.0.clear();
+            inner.1 = 0;
+        }
+        if n <= TREE_CACHE_ENTRIES && inner.0.insert(id, tree).is_none() {
+            inner.1 += n;
+        }
+    }
+}
+
 pub(crate) struct TreeReader<'r> {
     pub repo: &'r gix::Repository,
+    pub trees: &'r TreeCache,
     pub root: gix::ObjectId,
     pub limits: Limits,
     pub url: String,
@@ -118,8 +170,11 @@ impl<'r> TreeReader<'r> {
         }
     }
 
-    fn entries(&self, tree: gix::ObjectId) -> Result<Vec<(String, Node)>, SourceError> {
-        let tree = self.repo.find_tree(tree).map_err(|e| self.git_err(&e))?;
+    fn entries(&self, id: gix::ObjectId) -> Result<Arc<Decoded>, SourceError> {
+        if let Some(hit) = self.trees.get(&id) {
+            return Ok(hit);
+        }
+        let tree = self.repo.find_tree(id).map_err(|e| self.git_err(&e))?;
         let decoded = tree.decode().map_err(|e| self.git_err(&e))?;
         let mut out = Vec::with_capacity(decoded.entries.len());
         for e in &decoded.entries {
@@ -134,7 +189,17 @@ impl<'r> TreeReader<'r> {
             };
             out.push((name, node));
         }
-        Ok(out)
+        let index = (out.len() > INDEX_FROM).then(|| {
+            let mut index = HashMap::with_capacity(out.len());
+            for (i, (name, _)) in out.iter().enumerate() {
+                // The first of two equal names wins, as the linear search would pick it.
+                index.entry(name.clone()).or_insert(i);
+            }
+            index
+        });
+        let decoded = Arc::new(Decoded { entries: out, index });
+        self.trees.put(id, decoded.clone());
+        Ok(decoded)
     }
 
     fn blob_size(&self, id: gix::ObjectId) -> Result<u64, SourceError> {
@@ -171,8 +236,8 @@ impl<'r> TreeReader<'r> {
     fn tree_at(&self, real: &[String]) -> Result<gix::ObjectId, SourceError> {
         let mut cur = self.root;
         for c in real {
-            cur = match self.entries(cur)?.into_iter().find(|(n, _)| n == c) {
-                Some((_, Node::Tree(id))) => id,
+            cur = match self.entries(cur)?.find(c) {
+                Some(Node::Tree(id)) => *id,
                 _ => {
                     return Err(SourceError::Git {
                         url: self.url.clone(),
@@ -230,7 +295,7 @@ impl<'r> TreeReader<'r> {
                 }
                 _ => {}
             }
-            let Some((_, node)) = self.entries(cur)?.into_iter().find(|(n, _)| *n == c) else {
+            let Some(node) = self.entries(cur)?.find(&c).cloned() else {
                 return Err(not_found());
             };
             let last = queue.is_empty();
@@ -374,7 +439,8 @@ impl<'r> TreeReader<'r> {
         budget: &mut Budget,
         stack: &mut Vec<Vec<String>>,
     ) -> Result<(), SourceError> {
-        for (name, node) in self.entries(tree)? {
+        let decoded = self.entries(tree)?;
+        for (name, node) in decoded.entries.iter().cloned() {
             let display = join(&real.join("/"), &name);
             check_entry_name(&name, &display)?;
             let out = join(rel, &name);
@@ -470,10 +536,10 @@ impl<'r> TreeReader<'r> {
         if depth > 64 {
             return Ok(true);
         }
-        for (_, node) in self.entries(tree)? {
+        for (_, node) in self.entries(tree)?.entries.iter() {
             match node {
                 Node::Link(_) => return Ok(true),
-                Node::Tree(id) if self.has_links(id, depth + 1)? => return Ok(true),
+                Node::Tree(id) if self.has_links(*id, depth + 1)? => return Ok(true),
                 _ => {}
             }
         }
