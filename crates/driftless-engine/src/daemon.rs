@@ -120,6 +120,8 @@ struct AppState {
     failing_revision: Option<String>,
     next_attempt: Option<Instant>,
     hold_reason: Option<String>,
+    /// The revision whose policy denial was last notified (told once per revision).
+    denial_notified: Option<String>,
     next_refresh: Option<Instant>,
     busy: bool,
     pending: Option<Trigger>,
@@ -721,14 +723,37 @@ impl Daemon {
         async {
             if let Err(e) = self.reconcile_inner(&app, trigger, since).await {
                 warn!(error = %e, "reconcile failed");
-                let mut apps = lock(&self.inner.apps);
-                if let Some(st) = apps.get_mut(name) {
-                    st.last_error = Some(e.to_string());
-                    if let Some(s) = st.status.as_mut() {
-                        s.sync = SyncState::Unknown;
+                let message = e.to_string();
+                let news = {
+                    let mut apps = lock(&self.inner.apps);
+                    let st = apps.get_mut(name);
+                    let news = st
+                        .as_ref()
+                        .is_some_and(|st| st.last_error.as_deref() != Some(message.as_str()));
+                    if let Some(st) = st {
+                        st.last_error = Some(message.clone());
+                        if let Some(s) = st.status.as_mut() {
+                            s.sync = SyncState::Unknown;
+                        }
                     }
-                }
+                    news
+                };
                 self.inner.metrics.app_state(name, "Unknown", None);
+                // A trust gate refusing a revision (signature, SOPS, policy) is a failed sync
+                // for the people watching: told once per distinct refusal, not every refresh.
+                let gate = matches!(
+                    e,
+                    EngineError::Signature { .. }
+                        | EngineError::Decrypt { .. }
+                        | EngineError::Keys { .. }
+                        | EngineError::Policy { .. }
+                );
+                if gate && news {
+                    self.inner
+                        .opts
+                        .notifier
+                        .notify(NotifyEvent::now(EventKind::SyncFailed, name, "", message));
+                }
             }
         }
         .instrument(span)
@@ -781,6 +806,7 @@ impl Daemon {
                 .and_then(|h| h.into_iter().next())
                 .is_some_and(|e| e.outcome == SyncOutcome::Interrupted && e.revision.commit == revision);
         // Decide under the lock, act outside it.
+        let mut denial_news = false;
         let (do_sync, drift_news, health_news) = {
             let mut apps = lock(&self.inner.apps);
             let Some(st) = apps.get_mut(&name) else { return Ok(()) };
@@ -816,6 +842,8 @@ impl Daemon {
                 }
                 let verdict = evaluate(&policy.windows, now_secs());
                 if denied {
+                    denial_news = st.denial_notified.as_deref() != Some(revision.as_str());
+                    st.denial_notified = Some(revision.clone());
                     st.hold_reason = Some(format!(
                         "automated sync refused at {}: denied by policy ({} violation(s), see `violations`)",
                         short(&revision),
@@ -872,6 +900,22 @@ impl Daemon {
                 &name,
                 &revision,
                 format!("{name} is Degraded: {}", status.health.message),
+            ));
+        }
+        if denial_news {
+            let report = driftless_policy::Report {
+                violations: status.violations.clone(),
+                ..Default::default()
+            };
+            self.inner.opts.notifier.notify(NotifyEvent::now(
+                EventKind::SyncFailed,
+                &name,
+                &revision,
+                format!(
+                    "{name}: automated sync of {} refused, denied by policy:\n{}",
+                    short(&revision),
+                    report.human().trim_end()
+                ),
             ));
         }
         if !do_sync {

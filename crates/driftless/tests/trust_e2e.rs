@@ -559,7 +559,17 @@ fn serve_holds_a_denied_app_and_the_api_lists_violations() {
         .write("policy/images.rego", NO_LATEST);
     w.repo.commit("latest from the start");
     w.app("", "  policy:\n    paths: [policy]\n");
-    let serve = w.serve(&[], &w.dir.path().join("serve.log"));
+    let (hook_url, received) = receiver();
+    let notifications = w.dir.path().join("notifications.yaml");
+    std::fs::write(
+        &notifications,
+        format!("receivers:\n- name: ops\n  kind: webhook\n  url: {hook_url}\nsubscriptions:\n- receiver: ops\n  events: [sync-failed]\n"),
+    )
+    .unwrap();
+    let serve = w.serve(
+        &["--notifications", notifications.to_str().unwrap()],
+        &w.dir.path().join("serve.log"),
+    );
     let bearer = format!("Bearer {TOKEN}");
     let auth = [("Authorization", bearer.as_str())];
     let summary = || {
@@ -580,8 +590,55 @@ fn serve_holds_a_denied_app_and_the_api_lists_violations() {
         "{app}"
     );
     assert_eq!(app["violations"][0]["object"]["kind"], "Deployment", "{app}");
-    std::thread::sleep(Duration::from_millis(500));
+    // Told once: a sync-failed notification naming the object, not one per refresh.
+    let first = poll("the sync-failed notification", Duration::from_secs(30), || {
+        received.lock().unwrap().first().cloned()
+    });
+    assert!(
+        first.contains("denied by policy") && first.contains("Deployment/web"),
+        "{first}"
+    );
+    let r = http::post(&format!("{}/api/v1/apps/web/refresh", serve.url()), &auth, b"").unwrap();
+    assert!(r.status < 300, "{}", r.text());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        received.lock().unwrap().len(),
+        1,
+        "one notification per denied revision"
+    );
     assert!(w.object("Deployment", "web").is_none(), "a denied app is not synced");
+}
+
+/// A loopback HTTP receiver recording request bodies; returns its URL.
+fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            if reader.read_exact(&mut body).is_ok() {
+                sink.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
+            }
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, bodies)
 }
 
 /// `driftless validate`, as a CI job runs it on a pull request's checkout.
