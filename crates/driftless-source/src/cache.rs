@@ -111,15 +111,38 @@ impl GitCache {
     }
 
     /// Open the mirror of `url` for reading.
+    ///
+    /// Opened mirrors are kept per thread (gix's repository handle cannot cross threads in
+    /// this build) and handed out again: opening one — path canonicalization, config files,
+    /// pack indices — cost more than most reads made with it, and every app's reconcile
+    /// makes several. A kept handle sees later fetches: references are read from disk on
+    /// every lookup, and the object database looks for new packs when an object is missing.
     pub(crate) fn open(&self, u: &RepoUrl) -> Result<gix::Repository, SourceError> {
+        /// Mirrors kept per thread before the thread's set starts over.
+        const KEPT_PER_THREAD: usize = 16;
+        thread_local! {
+            static OPENED: std::cell::RefCell<std::collections::HashMap<PathBuf, gix::Repository>> =
+                std::cell::RefCell::new(std::collections::HashMap::new());
+        }
         let dir = self.mirror_dir(u);
         if !dir.join("HEAD").exists() {
             return Err(SourceError::NotFetched { url: u.display.clone() });
         }
-        open_isolated(&dir, &[]).map_err(|e| SourceError::Git {
+        if let Some(repo) = OPENED.with(|o| o.borrow().get(&dir).cloned()) {
+            return Ok(repo);
+        }
+        let repo = open_isolated(&dir, &[]).map_err(|e| SourceError::Git {
             url: u.display.clone(),
             message: error_chain(&*e, &[]),
-        })
+        })?;
+        OPENED.with(|o| {
+            let mut o = o.borrow_mut();
+            if o.len() >= KEPT_PER_THREAD {
+                o.clear();
+            }
+            o.insert(dir, repo.clone());
+        });
+        Ok(repo)
     }
 
     /// Clone `url` into the cache, or fetch into the existing mirror: every branch and tag,

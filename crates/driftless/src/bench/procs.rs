@@ -240,7 +240,11 @@ impl Serve {
     /// so that the polling itself costs the daemon little.
     pub async fn wait_all_synced(&self, http: &reqwest::Client, n: usize, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let every = Duration::from_millis(if n <= 20 { 20 } else { 250 });
+        let every = Duration::from_millis(match n {
+            0..=20 => 20,
+            21..=1000 => 250,
+            _ => 1000,
+        });
         loop {
             let apps: Value = match http
                 .get(format!("{}/api/v1/apps", self.url))
