@@ -117,9 +117,11 @@ impl RenderCache {
         };
         let write = || -> std::io::Result<()> {
             let bytes = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
+            // No fsync: this is a cache. The rename keeps readers from seeing a partial
+            // entry; an entry torn by a power cut fails to parse or to match its key and is
+            // rendered again.
             let mut f = fs::File::create(&temp)?;
             f.write_all(&bytes)?;
-            f.sync_all()?;
             fs::rename(&temp, &path)
         };
         write().map_err(|source| {
