@@ -29,7 +29,22 @@ impl Proc {
 }
 
 impl Drop for Proc {
+    /// SIGTERM first (so a profiler wrapping the process writes its output), SIGKILL if it
+    /// has not exited after 10 s.
     fn drop(&mut self) {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        if term.is_ok_and(|s| s.success()) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -201,9 +216,19 @@ impl Serve {
         let token_file = cfg.dir.join("api-tokens");
         std::fs::write(&token_file, format!("{token} admin bench\n"))?;
         let log = cfg.dir.join("serve.log");
+        // For profiling only (the figures are then the wrapper's): a command line that
+        // `driftless serve` runs under, e.g. `valgrind --tool=massif`.
+        let mut cmd = match std::env::var("DRIFTLESS_BENCH_SERVE_WRAPPER") {
+            Ok(w) if !w.trim().is_empty() => {
+                let mut words = w.split_whitespace();
+                let mut c = Command::new(words.next().unwrap_or_default());
+                c.args(words).arg(me);
+                c
+            }
+            _ => Command::new(me),
+        };
         let proc = Proc(
-            Command::new(me)
-                .args(["serve", "--listen", "127.0.0.1:0", "--webhook-secret-file"])
+            cmd.args(["serve", "--listen", "127.0.0.1:0", "--webhook-secret-file"])
                 .arg(&secret_file)
                 .arg("--api-token-file")
                 .arg(&token_file)
