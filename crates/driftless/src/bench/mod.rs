@@ -262,12 +262,12 @@ pub async fn run(args: &BenchArgs) -> Result<Value> {
         put("kubectl_kubesim_cpu_seconds", json!(round3(timed.kubesim_cpu_seconds)));
         put("kubectl_prune_seconds", json!(round3(timed_prune.seconds)));
         put("kubectl_prune_writes", json!(timed_prune.writes));
-        if measured.driftless_seconds > 0.0 {
-            ratio = json!(round3(timed.seconds / measured.driftless_seconds));
-            put(
-                "ratio_prune",
-                json!(round3(timed_prune.seconds / measured.driftless_seconds)),
-            );
+        // Ratios of the figures as printed (rounded to the millisecond), so they can be
+        // checked against them.
+        let d = round3(measured.driftless_seconds);
+        if d > 0.0 {
+            ratio = json!(round3(round3(timed.seconds) / d));
+            put("ratio_prune", json!(round3(round3(timed_prune.seconds) / d)));
         }
     }
     put("kubectl_seconds", kubectl);
