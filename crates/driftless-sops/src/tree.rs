@@ -100,6 +100,33 @@ fn to_bytes(v: &Value) -> Option<Zeroizing<Vec<u8>>> {
     }))
 }
 
+/// What [`walk_leaves`] calls on each leaf: the value and its key path.
+type LeafFn<'a> = dyn FnMut(&mut Value, &[String]) -> Result<(), SopsError> + 'a;
+
+/// Visits every non-null leaf of `v` in document order with its key path (sequence items share
+/// their parent's path, as in sops), refusing nesting deeper than [`MAX_DEPTH`].
+fn walk_leaves(v: &mut Value, path: &mut Vec<String>, depth: usize, leaf: &mut LeafFn<'_>) -> Result<(), SopsError> {
+    if depth > MAX_DEPTH {
+        return Err(SopsError::Structure(format!("nesting deeper than {MAX_DEPTH} levels")));
+    }
+    match v {
+        Value::Map(m) => {
+            for (k, child) in m.iter_mut() {
+                path.push(k.clone());
+                let r = walk_leaves(child, path, depth + 1, leaf);
+                path.pop();
+                r?;
+            }
+            Ok(())
+        }
+        Value::Seq(items) => items
+            .iter_mut()
+            .try_for_each(|child| walk_leaves(child, path, depth + 1, leaf)),
+        Value::Null => Ok(()),
+        other => leaf(other, path),
+    }
+}
+
 impl Walk<'_> {
     fn new_hasher(&self) -> Sha512 {
         let mut h = Sha512::new();
@@ -112,127 +139,72 @@ impl Walk<'_> {
     /// Encrypts the documents in place; returns the MAC (upper-case hex).
     pub(crate) fn encrypt_docs(&self, docs: &mut [Value]) -> Result<String, SopsError> {
         let mut h = self.new_hasher();
-        let mut path = Vec::new();
         for doc in docs.iter_mut() {
-            self.encrypt_value(doc, &mut path, &mut h, 0)?;
+            walk_leaves(doc, &mut Vec::new(), 0, &mut |leaf, path| {
+                self.encrypt_leaf(leaf, path, &mut h)
+            })?;
         }
         Ok(hex::encode_upper(h.finalize()))
     }
 
-    fn encrypt_value(
-        &self,
-        v: &mut Value,
-        path: &mut Vec<String>,
-        h: &mut Sha512,
-        depth: usize,
-    ) -> Result<(), SopsError> {
-        if depth > MAX_DEPTH {
-            return Err(SopsError::Structure(format!("nesting deeper than {MAX_DEPTH} levels")));
+    fn encrypt_leaf(&self, leaf: &mut Value, path: &[String], h: &mut Sha512) -> Result<(), SopsError> {
+        let encrypted = self.rule.should_encrypt(path);
+        let bytes = to_bytes(leaf).unwrap_or_default();
+        if !self.mac_only_encrypted || encrypted {
+            h.update(&bytes[..]);
         }
-        match v {
-            Value::Map(m) => {
-                for (k, child) in m.iter_mut() {
-                    path.push(k.clone());
-                    let r = self.encrypt_value(child, path, h, depth + 1);
-                    path.pop();
-                    r?;
-                }
-                Ok(())
-            }
-            Value::Seq(items) => {
-                for child in items.iter_mut() {
-                    self.encrypt_value(child, path, h, depth + 1)?;
-                }
-                Ok(())
-            }
-            Value::Null => Ok(()),
-            leaf => {
-                let encrypted = self.rule.should_encrypt(path);
-                let bytes = to_bytes(leaf).unwrap_or_default();
-                if !self.mac_only_encrypted || encrypted {
-                    h.update(&bytes[..]);
-                }
-                if encrypted {
-                    let ty = match leaf {
-                        Value::Int(_) => ValueType::Int,
-                        Value::Float(_) => ValueType::Float,
-                        Value::Bool(_) => ValueType::Bool,
-                        // sops turns []byte into string before encrypting.
-                        _ => ValueType::Str,
-                    };
-                    if bytes.is_empty() && ty == ValueType::Str {
-                        // sops leaves empty strings as they are.
-                        *leaf = Value::str("");
-                        return Ok(());
-                    }
-                    let enc = cipher::encrypt(&bytes, self.key, &aad(path), ty)
-                        .map_err(|e| SopsError::Encryption(e.to_string()))?;
-                    *leaf = Value::str(enc);
-                }
-                Ok(())
-            }
+        if !encrypted {
+            return Ok(());
         }
+        let ty = match leaf {
+            Value::Int(_) => ValueType::Int,
+            Value::Float(_) => ValueType::Float,
+            Value::Bool(_) => ValueType::Bool,
+            // sops turns []byte into string before encrypting.
+            _ => ValueType::Str,
+        };
+        if bytes.is_empty() && ty == ValueType::Str {
+            // sops leaves empty strings as they are.
+            *leaf = Value::str("");
+            return Ok(());
+        }
+        let enc =
+            cipher::encrypt(&bytes, self.key, &aad(path), ty).map_err(|e| SopsError::Encryption(e.to_string()))?;
+        *leaf = Value::str(enc);
+        Ok(())
     }
 
     /// Decrypts the documents in place; returns the MAC (upper-case hex) of the plaintext.
     pub(crate) fn decrypt_docs(&self, docs: &mut [Value]) -> Result<String, SopsError> {
         let mut h = self.new_hasher();
-        let mut path = Vec::new();
         for doc in docs.iter_mut() {
-            self.decrypt_value(doc, &mut path, &mut h, 0)?;
+            walk_leaves(doc, &mut Vec::new(), 0, &mut |leaf, path| {
+                self.decrypt_in_place(leaf, path, &mut h)
+            })?;
         }
         Ok(hex::encode_upper(h.finalize()))
     }
 
-    fn decrypt_value(
-        &self,
-        v: &mut Value,
-        path: &mut Vec<String>,
-        h: &mut Sha512,
-        depth: usize,
-    ) -> Result<(), SopsError> {
-        if depth > MAX_DEPTH {
-            return Err(SopsError::Structure(format!("nesting deeper than {MAX_DEPTH} levels")));
-        }
-        match v {
-            Value::Map(m) => {
-                for (k, child) in m.iter_mut() {
-                    path.push(k.clone());
-                    let r = self.decrypt_value(child, path, h, depth + 1);
-                    path.pop();
-                    r?;
-                }
-                Ok(())
-            }
-            Value::Seq(items) => {
-                for child in items.iter_mut() {
-                    self.decrypt_value(child, path, h, depth + 1)?;
-                }
-                Ok(())
-            }
-            Value::Null => Ok(()),
-            leaf => {
-                let encrypted = self.rule.should_encrypt(path);
-                if encrypted {
-                    let Value::Str(s) = &*leaf else {
-                        return Err(SopsError::InvalidValue {
-                            path: dotted(path),
-                            reason: "expected an encrypted string",
-                        });
-                    };
-                    if !s.is_empty() {
-                        let plain = self.decrypt_leaf(s, path)?;
-                        *leaf = plain;
-                    }
-                }
-                if (!self.mac_only_encrypted || encrypted)
-                    && let Some(bytes) = to_bytes(leaf)
-                {
-                    h.update(&bytes[..]);
-                }
-                Ok(())
+    fn decrypt_in_place(&self, leaf: &mut Value, path: &[String], h: &mut Sha512) -> Result<(), SopsError> {
+        let encrypted = self.rule.should_encrypt(path);
+        if encrypted {
+            let Value::Str(s) = &*leaf else {
+                return Err(SopsError::InvalidValue {
+                    path: dotted(path),
+                    reason: "expected an encrypted string",
+                });
+            };
+            if !s.is_empty() {
+                let plain = self.decrypt_leaf(s, path)?;
+                *leaf = plain;
             }
         }
+        if (!self.mac_only_encrypted || encrypted)
+            && let Some(bytes) = to_bytes(leaf)
+        {
+            h.update(&bytes[..]);
+        }
+        Ok(())
     }
 
     fn decrypt_leaf(&self, s: &str, path: &[String]) -> Result<Value, SopsError> {
