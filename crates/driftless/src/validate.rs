@@ -94,7 +94,7 @@ pub fn run(args: &ValidateArgs, json_output: bool) -> Result<u8> {
                 let text = std::fs::read(&full).with_context(|| format!("reading {}", full.display()))?;
                 let fmt = driftless_sops::Format::from_path(&full);
                 if let Err(e) = driftless_sops::decrypt(&text, fmt, &keys) {
-                    findings.push(file_finding("sops", file, format!("does not decrypt: {e}")));
+                    findings.push(finding("sops", "File", file, file, format!("does not decrypt: {e}")));
                 }
             }
         }
@@ -112,21 +112,13 @@ pub fn run(args: &ValidateArgs, json_output: bool) -> Result<u8> {
             }
             Err(e) => {
                 signature = json!({"commit": commit, "mode": mode.to_string(), "error": e.to_string()});
-                findings.push(Violation {
-                    severity: Severity::Deny,
-                    policy: "signature".into(),
-                    object: ObjectRef {
-                        group: String::new(),
-                        kind: "Commit".into(),
-                        namespace: None,
-                        name: commit.clone(),
-                    },
-                    origin: Origin {
-                        file: path.display().to_string(),
-                        line: 0,
-                    },
-                    message: format!("signature verification ({mode}) failed: {e}"),
-                });
+                findings.push(finding(
+                    "signature",
+                    "Commit",
+                    &commit,
+                    &path.display().to_string(),
+                    format!("signature verification ({mode}) failed: {e}"),
+                ));
             }
         }
     }
@@ -216,15 +208,16 @@ fn trusted_keys(entries: &[String]) -> Result<driftless_verify::TrustedKeys> {
     Ok(keys)
 }
 
-fn file_finding(policy: &str, file: &str, message: String) -> Violation {
+/// A deny finding about something that is not a Kubernetes object (a commit, a file).
+fn finding(policy: &str, kind: &str, name: &str, file: &str, message: String) -> Violation {
     Violation {
         severity: Severity::Deny,
         policy: policy.into(),
         object: ObjectRef {
             group: String::new(),
-            kind: "File".into(),
+            kind: kind.into(),
             namespace: None,
-            name: file.into(),
+            name: name.into(),
         },
         origin: Origin {
             file: file.into(),
