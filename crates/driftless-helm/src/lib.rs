@@ -16,7 +16,9 @@
 
 #![warn(missing_docs)]
 
+pub mod chart;
 pub mod funcs;
+pub mod ignore;
 pub mod value;
 
 pub use funcs::{Args, Env, Func, FuncMap};
