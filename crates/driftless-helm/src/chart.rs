@@ -264,7 +264,10 @@ pub fn load_files(path: &str, files: Vec<ChartFile>) -> Result<Chart, ChartError
 
 fn load_files_at(path: &str, files: Vec<ChartFile>, depth: usize) -> Result<Chart, ChartError> {
     if depth > MAX_CHART_DEPTH {
-        return Err(chart_err(path, format!("subcharts nested deeper than {MAX_CHART_DEPTH} levels")));
+        return Err(chart_err(
+            path,
+            format!("subcharts nested deeper than {MAX_CHART_DEPTH} levels"),
+        ));
     }
     let mut chart = Chart {
         values: serde_json::Value::Object(serde_json::Map::new()),
@@ -324,7 +327,11 @@ fn load_files_at(path: &str, files: Vec<ChartFile>, depth: usize) -> Result<Char
                 let rest = &name["charts/".len()..];
                 let (sub, inner) = rest.split_once('/').unwrap_or((rest, ""));
                 subcharts.entry(sub.to_string()).or_default().push(ChartFile {
-                    name: if inner.is_empty() { sub.to_string() } else { inner.to_string() },
+                    name: if inner.is_empty() {
+                        sub.to_string()
+                    } else {
+                        inner.to_string()
+                    },
                     data: f.data,
                 });
             }
@@ -371,12 +378,18 @@ fn validate_metadata(path: &str, md: &Metadata) -> Result<(), ChartError> {
         return Err(chart_err(path, "validation: chart.metadata.version is required"));
     }
     if !matches!(md.chart_type.as_str(), "" | "application" | "library") {
-        return Err(chart_err(path, "validation: chart.metadata.type must be application or library"));
+        return Err(chart_err(
+            path,
+            "validation: chart.metadata.type must be application or library",
+        ));
     }
     if md.api_version != "v1" && md.api_version != "v2" && md.api_version != "v3" {
         return Err(chart_err(
             path,
-            format!("validation: chart.metadata.apiVersion {:?} is not valid; use v2", md.api_version),
+            format!(
+                "validation: chart.metadata.apiVersion {:?} is not valid; use v2",
+                md.api_version
+            ),
         ));
     }
     Ok(())
@@ -405,7 +418,10 @@ pub fn read_archive(path: &str, bytes: &[u8]) -> Result<Vec<ChartFile>, ChartErr
     let mut total: u64 = 0;
     for (count, entry) in entries.enumerate() {
         if count >= MAX_ARCHIVE_ENTRIES {
-            return Err(chart_err(path, format!("archive has more than {MAX_ARCHIVE_ENTRIES} entries")));
+            return Err(chart_err(
+                path,
+                format!("archive has more than {MAX_ARCHIVE_ENTRIES} entries"),
+            ));
         }
         let mut entry = entry.map_err(|e| chart_err(path, format!("corrupt chart archive: {e}")))?;
         let kind = entry.header().entry_type();
@@ -499,7 +515,11 @@ mod tests {
         assert_eq!(c.metadata.dependencies[0].alias, "database");
         assert_eq!(c.values["replicas"], serde_json::json!(3.0));
         assert!(c.values["replicas"].as_f64().is_some() && !c.values["replicas"].is_i64());
-        assert_eq!(c.values["extra"], serde_json::json!(true), "documents of values.yaml are merged");
+        assert_eq!(
+            c.values["extra"],
+            serde_json::json!(true),
+            "documents of values.yaml are merged"
+        );
         assert_eq!(c.templates.len(), 2);
         assert_eq!(c.files.len(), 1);
         assert_eq!(c.dependencies.len(), 1);
@@ -513,19 +533,29 @@ mod tests {
             "old",
             vec![
                 f("Chart.yaml", "name: old\nversion: 0.1.0\n"),
-                f("requirements.yaml", "dependencies:\n- name: x\n  version: 1.0.0\n  repository: \"\"\n"),
+                f(
+                    "requirements.yaml",
+                    "dependencies:\n- name: x\n  version: 1.0.0\n  repository: \"\"\n",
+                ),
             ],
         )
         .unwrap();
         assert_eq!(c.metadata.api_version, "v1");
         assert_eq!(c.metadata.dependencies[0].name, "x");
-        assert_eq!(c.files[0].name, "requirements.yaml", "v1 keeps requirements.yaml among its files");
+        assert_eq!(
+            c.files[0].name, "requirements.yaml",
+            "v1 keeps requirements.yaml among its files"
+        );
 
         let e = load_files("bad", vec![f("values.yaml", "a: 1")]).unwrap_err();
         assert_eq!(e.to_string(), "bad: Chart.yaml file is missing");
         let e = load_files("bad", vec![f("Chart.yaml", "apiVersion: v2\nname: x\n")]).unwrap_err();
         assert!(e.message.contains("version is required"), "{e}");
-        let e = load_files("bad", vec![f("Chart.yaml", "apiVersion: v2\nname: ../x\nversion: 1.0.0\n")]).unwrap_err();
+        let e = load_files(
+            "bad",
+            vec![f("Chart.yaml", "apiVersion: v2\nname: ../x\nversion: 1.0.0\n")],
+        )
+        .unwrap_err();
         assert!(e.message.contains("is invalid"), "{e}");
     }
 
@@ -571,7 +601,11 @@ mod tests {
     #[test]
     fn subchart_archives_inside_charts_dir() {
         let reg = tar::EntryType::Regular;
-        let sub = tgz(&[("lib/Chart.yaml", b"apiVersion: v2\nname: lib\nversion: 0.1.0\ntype: library\n", reg)]);
+        let sub = tgz(&[(
+            "lib/Chart.yaml",
+            b"apiVersion: v2\nname: lib\nversion: 0.1.0\ntype: library\n",
+            reg,
+        )]);
         let c = load_files(
             "app",
             vec![

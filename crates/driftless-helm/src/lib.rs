@@ -19,6 +19,7 @@
 pub mod chart;
 pub mod funcs;
 pub mod ignore;
+pub mod schema;
 pub mod value;
 
 pub use funcs::{Args, Env, Func, FuncMap};

@@ -81,6 +81,11 @@ pub trait Object {
         let _ = (name, args);
         None
     }
+    /// The map or list this value also is, for `range`, `len` and `index` (Helm's `.Files`
+    /// is a Go map type with methods; `.Capabilities.APIVersions` a slice type with `Has`).
+    fn as_collection(&self) -> Option<Value> {
+        None
+    }
     /// How `%v` prints the value.
     fn format(&self) -> String {
         format!("{{{}}}", self.type_name())
@@ -337,7 +342,7 @@ impl From<bool> for Value {
 
 /// Standard base64 with padding (Go's `encoding/json` form of `[]byte`). Written by hand to
 /// keep this crate's dependencies to none for six lines of code.
-fn base64_std(bytes: &[u8]) -> String {
+pub(crate) fn base64_std(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
