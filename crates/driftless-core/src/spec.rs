@@ -225,7 +225,135 @@ pub struct SourceSpec {
     /// Signature verification of the deployed commit (off when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifySpec>,
+    /// Render the path as a Helm chart, with these settings (a path holding `Chart.yaml` is a
+    /// chart without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmSpec>,
+    /// Render the path's `*.jsonnet` files, with these settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsonnet: Option<JsonnetSpec>,
+    /// Render the path with Kustomize (explicit choice; detection finds kustomizations anyway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kustomize: Option<KustomizeSpec>,
+    /// Read the path as plain manifests, whatever it holds (explicit choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectorySpec>,
 }
+
+/// `spec.source.helm`: how a chart is rendered (Argo CD's field names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmSpec {
+    /// Release name (`.Release.Name`); the application's name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_name: Option<String>,
+    /// Values files, paths relative to the chart directory (as Argo CD), confined to the
+    /// repository; applied in order over the chart's `values.yaml`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub value_files: Vec<String>,
+    /// Inline values: a YAML string (Argo CD's form) or a map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Value>,
+    /// Inline values as a map (wins over `values` when both are given, as in Argo CD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_object: Option<Value>,
+    /// `--set NAME=VALUE` (or `--set-string` with `forceString`), highest precedence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<HelmParameter>,
+    /// `--set-file NAME=PATH`: the file's content (a path relative to the chart directory,
+    /// confined to the repository) as a string value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_parameters: Vec<HelmFileParameter>,
+    /// `--set-json NAME=JSON`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub json_parameters: Vec<HelmJsonParameter>,
+    /// Do not render the chart's `crds/` (templates still render).
+    #[serde(default)]
+    pub skip_crds: bool,
+    /// `.Capabilities.KubeVersion` instead of the destination cluster's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_version: Option<String>,
+    /// `.Capabilities.APIVersions` instead of the destination cluster's (replaces them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_versions: Vec<String>,
+    /// Let templates call `lookup` against the destination cluster (read-only, confined to
+    /// it). Off: `lookup` returns an empty map, as `helm template` does.
+    #[serde(default)]
+    pub lookup: bool,
+}
+
+/// One `--set` parameter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmParameter {
+    /// The key path (`image.tag`, `list[0]`, `a\.b`).
+    pub name: String,
+    /// The value, typed as `--set` types it unless `forceString`.
+    #[serde(default)]
+    pub value: String,
+    /// `--set-string`: always a string.
+    #[serde(default)]
+    pub force_string: bool,
+}
+
+/// One `--set-file` parameter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmFileParameter {
+    /// The key path.
+    pub name: String,
+    /// File relative to the chart directory.
+    pub path: String,
+}
+
+/// One `--set-json` parameter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmJsonParameter {
+    /// The key path.
+    pub name: String,
+    /// A JSON value.
+    pub value: String,
+}
+
+/// `spec.source.jsonnet` (Argo CD's `directory.jsonnet` fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JsonnetSpec {
+    /// Top-level arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tlas: Vec<JsonnetVar>,
+    /// External variables (`std.extVar`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ext_vars: Vec<JsonnetVar>,
+    /// Library directories (`jpath`), relative to the repository root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub libs: Vec<String>,
+}
+
+/// A Jsonnet variable: a string, or Jsonnet code when `code` is true.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JsonnetVar {
+    /// Name.
+    pub name: String,
+    /// Value (a string, or code).
+    #[serde(default)]
+    pub value: String,
+    /// Evaluate `value` as Jsonnet code.
+    #[serde(default)]
+    pub code: bool,
+}
+
+/// `spec.source.kustomize`: render with Kustomize (no settings yet; the presence chooses).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KustomizeSpec {}
+
+/// `spec.source.directory`: read plain manifests (no settings yet; the presence chooses).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySpec {}
 
 impl SourceSpec {
     /// How the source should resolve [`SourceSpec::git_ref`].

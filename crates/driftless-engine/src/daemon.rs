@@ -1019,6 +1019,10 @@ fn apps_source_app(url: &str, git_ref: &str, path: &str) -> Application {
                 git_ref: git_ref.into(),
                 path: path.into(),
                 verify: None,
+                helm: None,
+                jsonnet: None,
+                kustomize: None,
+                directory: None,
             },
             destination: spec::Destination {
                 context: None,
