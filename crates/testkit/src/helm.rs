@@ -132,16 +132,18 @@ pub fn helm_template(helm: &Path, args: &HelmArgs) -> Result<Vec<(String, Value)
 /// Splits a multi-document rendering (as `helm template` prints it) on `---` lines and parses
 /// each document with serde-saphyr into a JSON value (numbers keep their YAML type: `1` is an
 /// integer, `1.0` a float). Each document's origin is the path of its first `# Source: ` comment
-/// (e.g. `chart/templates/x.yaml`), or `""`. Documents that are empty or `null` are dropped.
+/// (e.g. `chart/templates/x.yaml`); a document without one (helm prints only one per template
+/// file, so the second document of a `crds/` file or a document after an empty `---` has none)
+/// inherits the previous document's origin, `""` at the start. Documents that are empty, only
+/// comments, or `null` are dropped.
 pub fn parse_rendered(text: &str) -> Result<Vec<(String, Value)>, String> {
     let mut documents = Vec::new();
+    let mut source = String::new();
     for (index, doc) in split_documents(text).into_iter().enumerate() {
-        let source = doc
-            .lines()
-            .find_map(|l| l.strip_prefix("# Source: "))
-            .unwrap_or_default()
-            .trim_end()
-            .to_owned();
+        if let Some(s) = doc.lines().find_map(|l| l.strip_prefix("# Source: ")) {
+            s.trim_end().clone_into(&mut source);
+        }
+        let source = source.clone();
         if doc
             .lines()
             .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
@@ -469,9 +471,9 @@ mod tests {
 
     #[test]
     fn parse_rendered_keeps_sources_numbers_and_drops_empty_documents() {
-        let text = "---\n# Source: c/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  i: 1\n  f: 1.0\n  e: 1e6\n  s: \"1\"\n---\n# Source: c/templates/empty.yaml\n---\n# Source: c/templates/null.yaml\nnull\n---\n# Source: c/templates/b.yaml\nx: [1, 2]\n";
+        let text = "---\n# Source: c/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  i: 1\n  f: 1.0\n  e: 1e6\n  s: \"1\"\n---\n# Source: c/templates/empty.yaml\n---\n# Source: c/templates/null.yaml\nnull\n---\n# Source: c/templates/b.yaml\nx: [1, 2]\n---\ny: 1\n";
         let docs = parse_rendered(text).unwrap();
-        assert_eq!(docs.len(), 2, "{docs:?}");
+        assert_eq!(docs.len(), 3, "{docs:?}");
         assert_eq!(docs[0].0, "c/templates/a.yaml");
         assert_eq!(docs[0].1["data"]["i"], json!(1));
         assert!(docs[0].1["data"]["i"].is_i64());
@@ -479,6 +481,11 @@ mod tests {
         assert!(docs[0].1["data"]["e"].is_f64());
         assert_eq!(docs[0].1["data"]["s"], json!("1"));
         assert_eq!(docs[1], doc("c/templates/b.yaml", json!({"x": [1, 2]})));
+        assert_eq!(
+            docs[2],
+            doc("c/templates/b.yaml", json!({"y": 1})),
+            "inherits the origin"
+        );
     }
 
     #[test]
