@@ -50,6 +50,12 @@ if [ "${#pip_wanted[@]}" -gt 0 ]; then
   fi
   export PATH="$tools/bin:$PATH"
 fi
+# The real Helm (v4.1.4), the oracle of the native chart renderer's conformance tests: installed
+# after the pip section (which may wipe target/test-tools) by scripts/install-helm.sh, which
+# re-links it from target/tool-cache when only the link was wiped. The tests read
+# DRIFTLESS_TEST_HELM (see testkit::helm_binary); under CI its absence fails them.
+DRIFTLESS_TEST_HELM="$(scripts/install-helm.sh)"
+export DRIFTLESS_TEST_HELM
 command -v kubectl >/dev/null || { echo "kubectl is required: it is the judge of kubesim's realism" >&2; exit 1; }
 
 cargo fmt --all -- --check

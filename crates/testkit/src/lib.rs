@@ -7,12 +7,15 @@
 //!   ([`GitHttpOptions`]).
 //! - [`Serve`]: a `driftless serve` process on a free port, ready-checked, stderr captured to a
 //!   file, stopped on drop (SIGTERM, then SIGKILL).
+//! - [`helm`]: the real Helm as the native chart renderer's oracle ([`helm_binary`],
+//!   [`helm_template`], [`compare_objects`]).
 //! - [`http`]: a tiny blocking HTTP/1.1 client and [`hmac_sha256_hex`] for webhook signatures.
 //! - [`poll`]: wait for a condition with a deadline instead of sleeping; [`free_port`] and
 //!   [`wait_for_port`] for servers started as child processes.
 
 mod git;
 mod githttp;
+pub mod helm;
 pub mod http;
 mod serve;
 
@@ -22,6 +25,7 @@ use std::time::{Duration, Instant};
 
 pub use git::{GitRepo, git, git_with_env};
 pub use githttp::{GitHttpOptions, GitHttpServer};
+pub use helm::{HelmArgs, compare_objects, helm_binary, helm_template, parse_rendered};
 pub use http::{Response, hmac_sha256_hex};
 pub use serve::Serve;
 
